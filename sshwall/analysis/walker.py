@@ -1,0 +1,325 @@
+"""bashlex tree -> simple commands. The only module of sshwall that imports bashlex.
+
+Every node kind is handled explicitly; a kind this walker does not know is a finding, so a new
+bashlex release can only make sshwall stricter, never let something through unseen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import bashlex
+import bashlex.ast
+
+from sshwall.analysis.model import (
+    Analysis,
+    Finding,
+    FindingKind,
+    Redirect,
+    SimpleCommand,
+    Word,
+    WrapperUse,
+)
+from sshwall.analysis.words import WordError, scan_word
+from sshwall.analysis.wrappers import WrapperError, basename, find_exec_commands, unwrap_once
+
+_LIST_OPS = {";": "sequence", "\n": "sequence", "&": "background", "&&": "and", "||": "or"}
+_WORD_KINDS = {
+    "parse-error": FindingKind.PARSE_ERROR,
+    "ansi-c-quote": FindingKind.ANSI_C_QUOTE,
+    "hidden-substitution": FindingKind.HIDDEN_SUBSTITUTION,
+}
+_MAX_WRAPPERS = 16
+
+# Re-analyses a ``sh -c`` script; injected by the entry point so prechecks apply to it too.
+Reanalyse = Callable[[str, int], Analysis]
+
+
+def walk(source: str, level: int, reanalyse: Reanalyse) -> Analysis:
+    """Parse ``source`` with bashlex and collect its commands.
+
+    Any exception bashlex raises (ParsingError, NotImplementedError, AttributeError on odd
+    input, RecursionError, ...) becomes a finding: the input is not understood, so it is denied.
+    """
+    walker = Walker(source, level, reanalyse)
+    try:
+        trees = bashlex.parse(source)
+    except NotImplementedError as err:
+        walker.finding(FindingKind.UNSUPPORTED, f"unsupported shell construct: {_first_line(err)}")
+        return walker.result()
+    except Exception as err:  # noqa: BLE001 - every parser failure must deny, whatever its type
+        walker.finding(FindingKind.PARSE_ERROR, f"cannot parse ({type(err).__name__}: {_first_line(err)})")
+        return walker.result()
+    if len(trees) > 1:
+        walker.operators.add("sequence")
+    for tree in trees:
+        try:
+            walker.visit(tree, (), ())
+        except Exception as err:  # noqa: BLE001 - a walker bug must deny, never allow
+            walker.finding(FindingKind.UNKNOWN_NODE, f"cannot walk the parse tree ({type(err).__name__}: {err})")
+    return walker.result()
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else "no detail"
+
+
+@dataclass
+class Walker:
+    """Collects the simple commands and structure of one parsed command string."""
+
+    source: str
+    level: int
+    reanalyse: Reanalyse
+    commands: list[SimpleCommand] = field(default_factory=list)
+    operators: set[str] = field(default_factory=set)
+    constructs: set[str] = field(default_factory=set)
+    substitutions: set[str] = field(default_factory=set)
+    findings: list[Finding] = field(default_factory=list)
+
+    def result(self) -> Analysis:
+        """The collected ``Analysis``."""
+        return Analysis(
+            source=self.source,
+            commands=tuple(self.commands),
+            operators=frozenset(self.operators),
+            constructs=frozenset(self.constructs),
+            substitutions=frozenset(self.substitutions),
+            findings=tuple(self.findings),
+        )
+
+    def finding(self, kind: FindingKind, detail: str, pos: int = -1) -> None:
+        self.findings.append(Finding(kind, detail, pos))
+
+    # -- structure -------------------------------------------------------------------------
+
+    def visit(self, node: bashlex.ast.node, ctx: tuple[str, ...], redirs: tuple[Redirect, ...]) -> None:
+        kind = node.kind
+        if kind == "command":
+            self._command(node, ctx, redirs)
+        elif kind == "list":
+            parts = node.parts
+            for i, part in enumerate(parts):
+                if part.kind == "operator":
+                    self.operators.add(_LIST_OPS.get(part.op, "unknown:" + part.op))
+                    continue
+                nxt = parts[i + 1] if i + 1 < len(parts) else None
+                bg = nxt is not None and nxt.kind == "operator" and nxt.op == "&"
+                self.visit(part, ctx + ("background",) if bg else ctx, redirs)
+        elif kind == "pipeline":
+            self.operators.add("pipe")
+            for part in node.parts:
+                if part.kind == "pipe":
+                    continue
+                if part.kind == "reservedword" and part.word == "!":
+                    self.constructs.add("negation")
+                    continue
+                self.visit(part, ctx + ("pipeline",), redirs)
+        elif kind == "compound":
+            inner = redirs + tuple(self._redirect(r, ctx) for r in getattr(node, "redirects", []))
+            for part in node.list:
+                if part.kind == "reservedword":
+                    if part.word == "(":
+                        self.constructs.add("subshell")
+                    elif part.word == "{":
+                        self.constructs.add("group")
+                    continue
+                self.visit(part, ctx, inner)
+        elif kind in ("if", "for", "while", "until"):
+            self.constructs.add(kind)
+            for part in node.parts:
+                if part.kind == "reservedword":
+                    continue
+                if part.kind == "word":
+                    self._word(part, ctx)
+                else:
+                    self.visit(part, ctx + (kind,), redirs)
+        elif kind == "function":
+            name = node.name.word
+            self.constructs.add("function")
+            self.finding(
+                FindingKind.FUNCTION_DEFINITION,
+                f"function definition '{name}' may shadow any program name",
+                node.pos[0],
+            )
+            self.visit(node.body, ctx + ("function",), redirs)
+        else:
+            self.finding(FindingKind.UNKNOWN_NODE, f"unknown shell construct '{kind}'", _pos(node))
+
+    # -- words -----------------------------------------------------------------------------
+
+    def _word(self, node: bashlex.ast.node, ctx: tuple[str, ...]) -> Word:
+        start, end = node.pos
+        raw = self.source[start:end]
+        try:
+            word = scan_word(raw)
+        except WordError as err:
+            self.finding(_WORD_KINDS.get(err.kind, FindingKind.PARSE_ERROR), err.detail, start + err.offset)
+            word = Word(text=node.word, pattern="*", dynamic=True)
+        if self._parts(node, ctx):
+            word = replace(word, dynamic=True, pattern="*" if not word.dynamic else word.pattern)
+        elif not word.dynamic and word.text != node.word:
+            self.finding(
+                FindingKind.WORD_MISMATCH,
+                f"word {raw!r} reads as {word.text!r} to sshwall but {node.word!r} to the parser",
+                start,
+            )
+        return word
+
+    def _parts(self, node: bashlex.ast.node, ctx: tuple[str, ...]) -> bool:
+        """Visit substitutions inside a word; True when it holds any expansion."""
+        dynamic = False
+        for part in getattr(node, "parts", []):
+            kind = part.kind
+            if kind == "commandsubstitution":
+                self.substitutions.add("command")
+                self.visit(part.command, ctx + ("substitution",), ())
+                dynamic = True
+            elif kind == "processsubstitution":
+                self.substitutions.add("process")
+                self.visit(part.command, ctx + ("substitution",), ())
+                dynamic = True
+            elif kind == "parameter":
+                self.substitutions.add("parameter")
+                dynamic = True
+            elif kind == "tilde":
+                continue
+            else:
+                self.finding(FindingKind.UNKNOWN_NODE, f"unknown word part '{kind}'", _pos(part))
+                dynamic = True
+        return dynamic
+
+    def _redirect(self, node: bashlex.ast.node, ctx: tuple[str, ...]) -> Redirect:
+        op = node.type
+        fd = node.input if isinstance(node.input, int) else None
+        if getattr(node, "heredoc", None) is not None or op in ("<<", "<<-"):
+            self.finding(FindingKind.HEREDOC, "here-documents are not supported", node.pos[0])
+            return Redirect(op, fd, None)
+        out = node.output
+        if isinstance(out, int) or isinstance(out, str):
+            return Redirect(op, fd, out)
+        return Redirect(op, fd, self._word(out, ctx))
+
+    # -- simple commands --------------------------------------------------------------------
+
+    def _command(self, node: bashlex.ast.node, ctx: tuple[str, ...], redirs: tuple[Redirect, ...]) -> None:
+        assignments: list[tuple[str, Word]] = []
+        words: list[Word] = []
+        redirects = list(redirs)
+        for part in node.parts:
+            kind = part.kind
+            if kind == "assignment":
+                name = part.word.split("=", 1)[0].rstrip("+")
+                start = part.pos[0] + part.word.index("=") + 1
+                value = self._assignment_value(part, start, ctx)
+                assignments.append((name, value))
+            elif kind == "word":
+                words.append(self._word(part, ctx))
+            elif kind == "redirect":
+                redirects.append(self._redirect(part, ctx))
+            else:
+                self.finding(FindingKind.UNKNOWN_NODE, f"unknown command part '{kind}'", _pos(part))
+        self._emit(tuple(words), tuple(assignments), tuple(redirects), ctx, (), False, node.pos[0])
+
+    def _assignment_value(self, node: bashlex.ast.node, start: int, ctx: tuple[str, ...]) -> Word:
+        raw = self.source[start : node.pos[1]]
+        try:
+            value = scan_word(raw)
+        except WordError as err:
+            self.finding(_WORD_KINDS.get(err.kind, FindingKind.PARSE_ERROR), err.detail, start + err.offset)
+            value = Word(text=raw, pattern="*", dynamic=True)
+        if self._parts(node, ctx):
+            value = replace(value, dynamic=True)
+        return value
+
+    def _emit(
+        self,
+        argv: tuple[Word, ...],
+        assignments: tuple[tuple[str, Word], ...],
+        redirects: tuple[Redirect, ...],
+        ctx: tuple[str, ...],
+        wrappers: tuple[WrapperUse, ...],
+        extra: bool,
+        pos: int,
+    ) -> None:
+        for _ in range(_MAX_WRAPPERS):
+            if argv and not self._name_ok(argv[0], pos):
+                break
+            try:
+                layer = unwrap_once(argv)
+            except WrapperError as err:
+                self.finding(FindingKind.WRAPPER_SYNTAX, str(err), pos)
+                break
+            if layer is None:
+                break
+            wrappers = wrappers + (layer.wrapper,)
+            if layer.script is not None:
+                self._script(layer.script, layer.wrapper, redirects, ctx, wrappers, pos)
+                return
+            argv = layer.argv
+            assignments = assignments + layer.assignments
+            extra = extra or layer.extra_args
+        else:
+            self.finding(FindingKind.TOO_DEEP, "too many nested wrappers", pos)
+        self.commands.append(SimpleCommand(argv, assignments, redirects, wrappers, ctx, extra))
+        if argv and basename(argv[0]) == "find":
+            for inner in find_exec_commands(argv):
+                self._emit(inner, (), (), ctx + ("find-exec",), wrappers, False, pos)
+
+    def _name_ok(self, name: Word, pos: int) -> bool:
+        if name.literal:
+            return True
+        what = (
+            "an expansion" if name.dynamic
+            else "a glob" if name.glob
+            else "a brace expansion" if name.brace
+            else "a tilde"
+        )
+        self.finding(
+            FindingKind.DYNAMIC_COMMAND_NAME,
+            f"command name {name.text!r} contains {what}: the program that runs is unknown",
+            pos,
+        )
+        return False
+
+    def _script(
+        self,
+        script: Word,
+        shell: WrapperUse,
+        redirects: tuple[Redirect, ...],
+        ctx: tuple[str, ...],
+        wrappers: tuple[WrapperUse, ...],
+        pos: int,
+    ) -> None:
+        if not script.literal:
+            self.finding(
+                FindingKind.DYNAMIC_COMMAND_NAME,
+                f"{shell.name} -c script {script.text!r} is not a literal string",
+                pos,
+            )
+            return
+        inner = self.reanalyse(script.text, self.level + 1)
+        self.findings.extend(
+            Finding(f.kind, f"in {shell.name} -c: {f.detail}", pos) for f in inner.findings
+        )
+        self.operators |= inner.operators
+        self.constructs |= inner.constructs
+        self.substitutions |= inner.substitutions
+        if not inner.commands:
+            self.commands.append(SimpleCommand(shell.argv, (), redirects, wrappers[:-1], ctx))
+        for cmd in inner.commands:
+            self.commands.append(
+                replace(
+                    cmd,
+                    redirects=redirects + cmd.redirects,
+                    wrappers=wrappers + cmd.wrappers,
+                    context=ctx + ("sh-c",) + cmd.context,
+                )
+            )
+
+
+def _pos(node: bashlex.ast.node) -> int:
+    pos = getattr(node, "pos", None)
+    return pos[0] if pos else -1
