@@ -1,1 +1,45 @@
-"""policy."""
+"""The policy language: models, durations, and loading from YAML / JSON / PolicyLayer."""
+
+from __future__ import annotations
+
+from sshwall.policy.durations import format_duration, parse_duration
+from sshwall.policy.load import default_policy_path, embedded_rules, load_policy, load_profile
+from sshwall.policy.model import (
+    BackgroundRule,
+    CommandSet,
+    Decision,
+    Example,
+    HostGroup,
+    IntervalRule,
+    Limit,
+    PathRules,
+    Policy,
+    ProgramSpec,
+    TerminalRule,
+    ToolRule,
+    TunnelRule,
+    ValueRule,
+)
+
+__all__ = [
+    "BackgroundRule",
+    "CommandSet",
+    "Decision",
+    "Example",
+    "HostGroup",
+    "IntervalRule",
+    "Limit",
+    "PathRules",
+    "Policy",
+    "ProgramSpec",
+    "TerminalRule",
+    "ToolRule",
+    "TunnelRule",
+    "ValueRule",
+    "default_policy_path",
+    "embedded_rules",
+    "format_duration",
+    "load_policy",
+    "load_profile",
+    "parse_duration",
+]

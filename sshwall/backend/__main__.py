@@ -1,0 +1,10 @@
+"""``python -m sshwall.backend``: the same as ``sshwall backend``."""
+
+from __future__ import annotations
+
+import sys
+
+from sshwall.backend.command import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

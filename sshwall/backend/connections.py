@@ -1,0 +1,147 @@
+"""The backend's connections: ids handed out by ``connect``, kept in memory only.
+
+A connection stays listed after ``disconnect`` (status ``disconnected``) until
+``deleteConnection``, as in Mcp Ssh. Nothing is written to disk and no secret is kept: a
+disconnected connection cannot be resumed, the agent connects again.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from sshwall.backend.ssh import SshSession
+from sshwall.errors import TargetError, UsageError
+
+Status = Literal["connected", "disconnected", "lost"]
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What ``connect`` established; safe to show (no secrets)."""
+
+    connection_id: str
+    host: str
+    port: int
+    username: str
+    name: str | None
+    tags: tuple[str, ...]
+    auth: str
+    host_key_type: str
+    host_key_fingerprint: str
+    connected_at: float
+
+    def as_data(self) -> dict[str, object]:
+        """The structured form, as in ``connect``'s ``structuredContent``."""
+        return {
+            "connectionId": self.connection_id,
+            "host": self.host,
+            "port": self.port,
+            "username": self.username,
+            "name": self.name,
+            "tags": list(self.tags),
+            "hostKey": f"{self.host_key_type} {self.host_key_fingerprint}",
+        }
+
+    def describe(self, status: Status) -> str:
+        """Human-readable lines for this connection."""
+        lines = [
+            f"ID: {self.connection_id}",
+            f"Host: {self.host}:{self.port}",
+            f"User: {self.username}",
+            f"Auth: {self.auth}",
+            f"Host key: {self.host_key_type} {self.host_key_fingerprint}",
+            f"Status: {status}",
+        ]
+        if self.name:
+            lines.insert(0, f"Name: {self.name}")
+        if self.tags:
+            lines.append(f"Tags: {', '.join(self.tags)}")
+        return "\n".join(lines)
+
+
+class _Entry:
+    __slots__ = ("info", "session", "last_used")
+
+    def __init__(self, info: ConnectionInfo, session: SshSession) -> None:
+        self.info = info
+        self.session: SshSession | None = session
+        self.last_used = time.time()
+
+
+class ConnectionRegistry:
+    """Connection ids to live sessions; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+
+    def new_id(self) -> str:
+        """A fresh, unguessable connection id."""
+        with self._lock:
+            while True:
+                candidate = f"conn-{secrets.token_hex(6)}"
+                if candidate not in self._entries:
+                    return candidate
+
+    def add(self, info: ConnectionInfo, session: SshSession) -> None:
+        """Register a connection ``connect`` just opened."""
+        with self._lock:
+            self._entries[info.connection_id] = _Entry(info, session)
+
+    def _entry(self, connection_id: str) -> _Entry:
+        entry = self._entries.get(connection_id)
+        if entry is None:
+            raise UsageError(f"unknown connection {connection_id!r}: connect first, or see listConnections")
+        return entry
+
+    @staticmethod
+    def _status(entry: _Entry) -> Status:
+        if entry.session is None:
+            return "disconnected"
+        return "connected" if entry.session.is_active() else "lost"
+
+    def info(self, connection_id: str) -> tuple[ConnectionInfo, Status]:
+        """A connection's details and status; ``UsageError`` if the id is unknown."""
+        with self._lock:
+            entry = self._entry(connection_id)
+            return entry.info, self._status(entry)
+
+    def session(self, connection_id: str) -> SshSession:
+        """The live session behind an id (and mark it used); errors if unknown or not connected."""
+        with self._lock:
+            entry = self._entry(connection_id)
+            status = self._status(entry)
+            if entry.session is None or status != "connected":
+                raise TargetError(f"connection {connection_id} is {status}: connect again")
+            entry.last_used = time.time()
+            return entry.session
+
+    def disconnect(self, connection_id: str) -> ConnectionInfo:
+        """Close the session but keep the entry listed."""
+        with self._lock:
+            entry = self._entry(connection_id)
+            session, entry.session = entry.session, None
+        if session is not None:
+            session.close()
+        return entry.info
+
+    def delete(self, connection_id: str) -> ConnectionInfo:
+        """Close the session and forget the entry."""
+        info = self.disconnect(connection_id)
+        with self._lock:
+            self._entries.pop(connection_id, None)
+        return info
+
+    def snapshot(self) -> list[tuple[ConnectionInfo, Status, float]]:
+        """Every connection with its status and last-used time, oldest first."""
+        with self._lock:
+            return [(e.info, self._status(e), e.last_used) for e in self._entries.values()]
+
+    def close_all(self) -> None:
+        """Close every session (at backend shutdown)."""
+        for info, _, _ in self.snapshot():
+            self.disconnect(info.connection_id)

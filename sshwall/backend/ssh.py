@@ -1,0 +1,271 @@
+"""SSH sessions of the built-in backend: the ONLY module of ``sshwall.backend`` importing paramiko.
+
+Every call here blocks; the tool layer runs them in worker threads. paramiko's exceptions are
+translated into ``sshwall.errors.TargetError`` with a message an agent can act on. Secrets
+(password, key text, passphrase) are used for authentication and then dropped: they are never
+stored, logged or put into a message.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import select
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import paramiko
+
+from sshwall.backend.hostkeys import HostKeyPolicy, sha256_fingerprint
+from sshwall.errors import TargetError
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 15.0
+KEEPALIVE_S = 30
+MAX_OUTPUT_BYTES = 1 << 20  # per stream; the rest is drained and dropped
+_TRUNCATED = "\n[sshwall backend: output truncated at 1 MiB]\n"
+
+Progress = Callable[[int, int], None]
+"""``progress(bytes_done, bytes_total)`` during a file transfer."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What ``connect`` authenticates with; secret fields never show in ``repr``."""
+
+    username: str
+    password: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
+
+    @property
+    def method(self) -> str:
+        """``key``, ``password`` or ``key+password``: safe to show and log."""
+        parts = [name for name, value in (("key", self.private_key), ("password", self.password)) if value]
+        return "+".join(parts) or "none"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """A finished remote command."""
+
+    stdout: str
+    stderr: str
+    exit_status: int
+
+
+class Stream(Protocol):
+    """The part of an SSH channel that tunnels and terminals use."""
+
+    def sendall(self, data: bytes) -> None: ...
+    def recv(self, nbytes: int) -> bytes: ...
+    def fileno(self) -> int: ...
+    def settimeout(self, timeout: float | None) -> None: ...
+    def close(self) -> None: ...
+
+
+class _PolicyAdapter(paramiko.MissingHostKeyPolicy):
+    """Hands a host that known_hosts does not list to ``HostKeyPolicy``."""
+
+    def __init__(self, policy: HostKeyPolicy, host: str, port: int) -> None:
+        self._policy, self._host, self._port = policy, host, port
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        offered = sha256_fingerprint(key.asbytes())
+        if self._policy.check_unknown(self._host, self._port, key.get_name(), offered):
+            log.warning(
+                "accepting UNVERIFIED host key %s %s for %s:%s (--insecure-accept-any-host-key)",
+                key.get_name(), offered, self._host, self._port,
+            )
+
+
+def _load_key(text: str, passphrase: str | None) -> paramiko.PKey:
+    problems: list[str] = []
+    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return kind.from_private_key(io.StringIO(text), password=passphrase)
+        except paramiko.PasswordRequiredException:
+            raise TargetError("privateKey is encrypted: a passphrase is required") from None
+        except (paramiko.SSHException, ValueError, TypeError, IndexError) as exc:
+            problems.append(f"{kind.__name__}: {type(exc).__name__}")
+    raise TargetError(
+        "privateKey could not be loaded (wrong passphrase, or not an OpenSSH/PEM "
+        f"ed25519, ECDSA or RSA private key): {'; '.join(problems)}"
+    )
+
+
+def open_session(host: str, port: int, creds: Credentials, policy: HostKeyPolicy) -> SshSession:
+    """Connect, verify the host key against ``policy``, authenticate, and return the session."""
+    pkey = _load_key(creds.private_key, creds.passphrase) if creds.private_key else None
+    client = paramiko.SSHClient()
+    if policy.pin_for(host, port) is None:
+        for path in policy.existing_known_hosts():
+            try:
+                client.load_system_host_keys(str(path))
+            except (OSError, paramiko.SSHException) as exc:
+                raise TargetError(f"cannot read known_hosts file {path}: {exc}") from None
+    client.set_missing_host_key_policy(_PolicyAdapter(policy, host, port))
+    where = f"{creds.username}@{host}:{port}"
+    try:
+        client.connect(
+            host, port=port, username=creds.username, password=creds.password, pkey=pkey,
+            allow_agent=False, look_for_keys=False, timeout=CONNECT_TIMEOUT_S,
+            banner_timeout=CONNECT_TIMEOUT_S, auth_timeout=CONNECT_TIMEOUT_S,
+        )
+    except TargetError:
+        client.close()
+        raise
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise HostKeyPolicy.mismatch(
+            host, port, exc.key.get_name(), sha256_fingerprint(exc.key.asbytes()),
+            sha256_fingerprint(exc.expected_key.asbytes()),
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        client.close()
+        raise TargetError(f"authentication failed for {where} ({creds.method}): {exc}") from None
+    except (paramiko.SSHException, EOFError) as exc:
+        client.close()
+        raise TargetError(f"SSH handshake with {host}:{port} failed: {exc}") from None
+    except OSError as exc:  # refused, unreachable, DNS, timeout
+        client.close()
+        raise TargetError(f"cannot reach {host}:{port}: {exc}") from None
+    transport = client.get_transport()
+    assert transport is not None  # connect() succeeded
+    transport.set_keepalive(KEEPALIVE_S)
+    key = transport.get_remote_server_key()
+    return SshSession(client, transport, key.get_name(), sha256_fingerprint(key.asbytes()))
+
+
+class SshSession:
+    """One authenticated SSH connection; thread-safe (paramiko multiplexes channels)."""
+
+    def __init__(
+        self, client: paramiko.SSHClient, transport: paramiko.Transport, key_type: str, fingerprint: str
+    ) -> None:
+        self._client = client
+        self._transport = transport
+        self.host_key_type = key_type
+        self.host_key_fingerprint = fingerprint
+
+    def is_active(self) -> bool:
+        """Whether the underlying connection is still up."""
+        return self._transport.is_active()
+
+    def close(self) -> None:
+        """Close the connection and every channel on it."""
+        self._client.close()
+
+    def _channel(self) -> paramiko.Channel:
+        if not self._transport.is_active():
+            raise TargetError("the SSH connection is closed; connect again")
+        try:
+            return self._transport.open_session(timeout=CONNECT_TIMEOUT_S)
+        except paramiko.SSHException as exc:
+            raise TargetError(f"cannot open an SSH channel: {exc}") from None
+
+    def exec(self, command: str, timeout_s: float) -> ExecResult:
+        """Run ``command`` in the remote user's shell; ``TargetError`` on timeout.
+
+        On timeout the channel is closed; whether the remote process dies with it depends on
+        the command (without a PTY OpenSSH does not signal it).
+        """
+        chan = self._channel()
+        deadline = time.monotonic() + timeout_s
+        out, err = bytearray(), bytearray()
+        try:
+            chan.exec_command(command)
+            while True:
+                if chan.recv_ready():
+                    _keep(out, chan.recv(65536))
+                elif chan.recv_stderr_ready():
+                    _keep(err, chan.recv_stderr(65536))
+                elif chan.eof_received or chan.closed:
+                    if chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+                        break
+                    raise _timeout(timeout_s)
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise _timeout(timeout_s)
+                    select.select([chan], [], [], remaining)
+            status = chan.recv_exit_status()
+        except (paramiko.SSHException, OSError) as exc:
+            raise TargetError(f"command failed on the SSH connection: {exc}") from None
+        finally:
+            chan.close()
+        return ExecResult(_text(out), _text(err), status)
+
+    def put(self, local: Path, remote: str, progress: Progress) -> int:
+        """Upload ``local`` to ``remote`` over SFTP; returns the byte count."""
+        try:
+            with self._client.open_sftp() as sftp:
+                return int(sftp.put(str(local), remote, callback=progress, confirm=True).st_size or 0)
+        except (paramiko.SSHException, OSError) as exc:
+            raise TargetError(f"upload of {local} to {remote} failed: {_why(exc)}") from None
+
+    def get(self, remote: str, local: Path, progress: Progress) -> int:
+        """Download ``remote`` to ``local`` over SFTP (atomically replaced); returns the byte count."""
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(prefix=f".{local.name}.", suffix=".part", dir=local.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle, self._client.open_sftp() as sftp:
+                size = int(sftp.getfo(remote, handle, callback=progress))
+            os.replace(part, local)
+            return size
+        except (paramiko.SSHException, OSError) as exc:
+            raise TargetError(f"download of {remote} failed: {_why(exc)}") from None
+        finally:
+            if os.path.exists(part):
+                os.unlink(part)
+
+    def open_forward(self, remote_host: str, remote_port: int, origin: tuple[str, int]) -> Stream:
+        """A ``direct-tcpip`` channel: the SSH host connects to ``remote_host:remote_port``."""
+        if not self._transport.is_active():
+            raise TargetError("the SSH connection is closed; connect again")
+        try:
+            return self._transport.open_channel(
+                "direct-tcpip", (remote_host, remote_port), origin, timeout=CONNECT_TIMEOUT_S
+            )
+        except (paramiko.SSHException, OSError) as exc:
+            raise TargetError(f"the SSH host could not open {remote_host}:{remote_port}: {exc}") from None
+
+    def open_shell(self, term: str, cols: int, rows: int) -> Stream:
+        """An interactive login shell on a PTY."""
+        chan = self._channel()
+        try:
+            chan.get_pty(term=term, width=cols, height=rows)
+            chan.invoke_shell()
+        except paramiko.SSHException as exc:
+            chan.close()
+            raise TargetError(f"cannot start a terminal: {exc}") from None
+        return chan
+
+
+def _keep(buffer: bytearray, chunk: bytes) -> None:
+    room = MAX_OUTPUT_BYTES - len(buffer)
+    if room > 0:
+        buffer += chunk[:room]
+        if len(chunk) > room:
+            buffer += _TRUNCATED.encode()
+
+
+def _text(data: bytearray) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _timeout(timeout_s: float) -> TargetError:
+    return TargetError(f"command timed out after {round(timeout_s * 1000)} ms (its channel was closed)")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+

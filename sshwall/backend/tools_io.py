@@ -1,0 +1,153 @@
+"""Tool handlers for file transfers, tunnels and terminal sessions."""
+
+from __future__ import annotations
+
+import functools
+
+from sshwall.backend.models import (
+    BatchDownloadArgs, BatchUploadArgs, DownloadArgs, NoArgs, TerminalArgs, ToolResult,
+    TransferArgs, TunnelArgs, TunnelIdArgs, UploadArgs, WriteArgs, failed, ok,
+)
+from sshwall.backend.state import BackendState, in_thread
+from sshwall.backend.transfers import (
+    Transfer, default_download_path, download, missing_local_files, upload,
+)
+
+DEFAULT_TERM = "xterm"
+DEFAULT_COLS = 80
+DEFAULT_ROWS = 24
+
+
+def _one(record: Transfer) -> ToolResult:
+    data = record.as_data()
+    if record.status == "failed":
+        return failed(f"{record.direction} failed: {record.error}\n{record.describe()}", data)
+    return ok(f"{record.direction.capitalize()} complete.\n{record.describe()}", data)
+
+
+def _batch(records: list[Transfer]) -> ToolResult:
+    bad = [r for r in records if r.status == "failed"]
+    text = f"{len(records) - len(bad)} succeeded, {len(bad)} failed.\n\n" + "\n---\n".join(
+        r.describe() for r in records
+    )
+    data = {"transferIds": [r.transfer_id for r in records], "transfers": [r.as_data() for r in records]}
+    return failed(text, data) if bad else ok(text, data)
+
+
+def _missing(paths: list[str]) -> ToolResult | None:
+    missing = missing_local_files(paths)
+    if not missing:
+        return None
+    return failed("local file(s) not found (nothing was transferred): " + ", ".join(missing))
+
+
+async def upload_file(state: BackendState, args: UploadArgs) -> ToolResult:
+    """``uploadFile``."""
+    session = state.connections.session(args.connection_id)
+    if (problem := _missing([args.local_path])) is not None:
+        return problem
+    return _one(await in_thread(
+        upload, state.transfers, session, args.connection_id, args.local_path, args.remote_path
+    ))
+
+
+async def download_file(state: BackendState, args: DownloadArgs) -> ToolResult:
+    """``downloadFile`` (to the download folder when ``localPath`` is absent)."""
+    session = state.connections.session(args.connection_id)
+    local = args.local_path or default_download_path(state.config.download_dir, args.remote_path)
+    return _one(await in_thread(
+        download, state.transfers, session, args.connection_id, args.remote_path, local
+    ))
+
+
+async def batch_upload(state: BackendState, args: BatchUploadArgs) -> ToolResult:
+    """``batchUploadFiles``: checks every local file first, then uploads one by one."""
+    session = state.connections.session(args.connection_id)
+    if not args.files:
+        return failed("files is empty")
+    if (problem := _missing([item.local_path for item in args.files])) is not None:
+        return problem
+    records = [
+        await in_thread(upload, state.transfers, session, args.connection_id, i.local_path, i.remote_path)
+        for i in args.files
+    ]
+    return _batch(records)
+
+
+async def batch_download(state: BackendState, args: BatchDownloadArgs) -> ToolResult:
+    """``batchDownloadFiles``."""
+    session = state.connections.session(args.connection_id)
+    if not args.files:
+        return failed("files is empty")
+    records = []
+    for item in args.files:
+        local = item.local_path or default_download_path(state.config.download_dir, item.remote_path)
+        records.append(await in_thread(
+            download, state.transfers, session, args.connection_id, item.remote_path, local
+        ))
+    return _batch(records)
+
+
+async def transfer_status(state: BackendState, args: TransferArgs) -> ToolResult:
+    """``getFileTransferStatus``."""
+    record = state.transfers.get(args.transfer_id)
+    return ok(record.describe(), record.as_data())
+
+
+async def list_transfers(state: BackendState, args: NoArgs) -> ToolResult:
+    """``listFileTransfers``."""
+    records = state.transfers.snapshot()
+    data = {"transfers": [r.as_data() for r in records]}
+    if not records:
+        return ok("No file transfers.", data)
+    return ok("File transfers:\n\n" + "\n---\n".join(r.describe() for r in records), data)
+
+
+async def create_tunnel(state: BackendState, args: TunnelArgs) -> ToolResult:
+    """``createTunnel``: listens on 127.0.0.1 only."""
+    session = state.connections.session(args.connection_id)
+    opener = functools.partial(session.open_forward, args.remote_host, args.remote_port)
+    info = state.tunnels.create(
+        args.connection_id, args.local_port, args.remote_host, args.remote_port, args.description, opener
+    )
+    return ok(f"Tunnel open.\ntunnelId: {info.tunnel_id}\n{info.describe()}", info.as_data())
+
+
+async def close_tunnel(state: BackendState, args: TunnelIdArgs) -> ToolResult:
+    """``closeTunnel``."""
+    info = await in_thread(state.tunnels.close, args.tunnel_id)
+    return ok(f"Closed tunnel {info.tunnel_id}.", info.as_data())
+
+
+async def list_tunnels(state: BackendState, args: NoArgs) -> ToolResult:
+    """``listTunnels``."""
+    tunnels = state.tunnels.snapshot()
+    data = {"tunnels": [t.as_data() for t in tunnels]}
+    if not tunnels:
+        return ok("No tunnels.", data)
+    return ok("Tunnels:\n\n" + "\n---\n".join(t.describe() for t in tunnels), data)
+
+
+async def create_terminal(state: BackendState, args: TerminalArgs) -> ToolResult:
+    """``mcp_ssh_mcp_createTerminalSession``: returns the session id and the first output."""
+    session = state.connections.session(args.connection_id)
+    cols, rows = args.cols or DEFAULT_COLS, args.rows or DEFAULT_ROWS
+    if not (0 < cols <= 1000 and 0 < rows <= 1000):
+        return failed("rows and cols must be between 1 and 1000")
+    term = args.term or DEFAULT_TERM
+    stream = await in_thread(session.open_shell, term, cols, rows)
+    info = state.terminals.open(args.connection_id, term, cols, rows, stream)
+    first = await in_thread(state.terminals.read, info.session_id)
+    return ok(
+        f"Terminal session opened.\nsessionId: {info.session_id}\n{first.text}",
+        {"sessionId": info.session_id, "output": first.text, "closed": first.closed},
+    )
+
+
+async def write_terminal(state: BackendState, args: WriteArgs) -> ToolResult:
+    """``mcp_ssh_mcp_writeToTerminal``: an empty ``data`` just reads pending output."""
+    out = await in_thread(state.terminals.write, args.session_id, args.data)
+    text = out.text or "(no output yet; write an empty string to read more)"
+    if out.closed:
+        text += "\n[terminal session ended]"
+    return ok(text, {"sessionId": args.session_id, "output": out.text, "closed": out.closed})

@@ -1,0 +1,240 @@
+"""Checking an ``Analysis`` against a ``CommandSet``: every command, argument and redirect.
+
+Pure functions: the same analysis and command set always give the same hits.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from sshwall.analysis import Analysis, Redirect, SimpleCommand, Word, expand_braces
+from sshwall.engine.argspec import Use, check_value, parse_args
+from sshwall.engine.paths import ANY, Segments, ancestor_prefixes, escape, is_literal_path, normalise, overlap
+from sshwall.engine.scripts import check_awk, check_sed
+from sshwall.engine.verdict import Hit
+from sshwall.policy.model import CommandSet, Decision, ProgramSpec, ValueRule
+
+_OPERATOR_WORDS = {
+    "pipe": "pipe `|`",
+    "and": "`&&`",
+    "or": "`||`",
+    "sequence": "`;` or newline",
+    "background": "background `&`",
+}
+_CD = frozenset({"cd", "pushd", "popd"})
+_URL_RULE = ValueRule(kind="url")
+Protected = tuple[tuple[str, Segments, tuple[Segments, ...]], ...]
+
+
+@lru_cache(maxsize=128)
+def _compile(patterns: tuple[str, ...]) -> Protected:
+    out = []
+    for text in patterns:
+        segs = normalise(text, None)
+        out.append((text, segs, ancestor_prefixes(segs)))
+    return tuple(out)
+
+
+def working_folder(cwd: object, analysis: Analysis) -> Segments | None:
+    """The folder relative paths start from: the tool's cwd, unless the script changes it."""
+    if not isinstance(cwd, str) or not cwd.startswith("/"):
+        return None
+    if any(c.argv and c.argv[0].text in _CD for c in analysis.commands):
+        return None
+    segs = normalise(escape(cwd), None)
+    return segs if is_literal_path(segs) else None
+
+
+class _Checker:
+    """Collects hits for one analysis under one command set."""
+
+    def __init__(self, name: str, cs: CommandSet, base: Segments | None) -> None:
+        self.name = name
+        self.cs = cs
+        self.base = base
+        self.hits: list[Hit] = []
+        self.protected = _compile(cs.protected_paths)
+        self.exceptions = _compile(cs.protected_exceptions)
+        self.writable = _compile(cs.writable_paths)
+
+    def deny(self, rule: str, reason: str) -> None:
+        self.hits.append(Hit(f"{self.name}.{rule}", Decision.DENY, reason))
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def structure(self, a: Analysis) -> None:
+        for f in a.findings:
+            self.hits.append(Hit(f"analysis.{f.kind.value}", Decision.DENY, f.describe()))
+        for op in sorted(a.operators - set(self.cs.operators)):
+            what = _OPERATOR_WORDS.get(op, f"operator `{op}`")
+            self.deny("operators", f"{what} is not allowed by command set {self.name}")
+        for construct in sorted(a.constructs - set(self.cs.constructs) - {"function"}):
+            self.deny("constructs", f"shell construct `{construct}` is not allowed by command set {self.name}")
+        if self.cs.substitutions == "deny":
+            for kind in sorted(a.substitutions - {"parameter"}):
+                self.deny("substitutions", f"{kind} substitution is not allowed by command set {self.name}")
+        if self.cs.parameters == "deny" and "parameter" in a.substitutions:
+            self.deny("parameters", f"parameter expansion (`$NAME`) is not allowed by command set {self.name}")
+
+    # -- one simple command -------------------------------------------------------------------
+
+    def command(self, cmd: SimpleCommand) -> None:
+        for name, value in cmd.assignments:
+            if name not in self.cs.assignments:
+                self.deny("assignments", f"variable assignment `{name}=` is not allowed by command set {self.name}")
+        for r in cmd.redirects:
+            self.redirect(r)
+        for wrapper in cmd.wrappers:
+            self.program(wrapper.argv, as_wrapper=True, extra=False)
+        if cmd.argv:
+            self.program(cmd.argv, as_wrapper=False, extra=cmd.extra_args)
+
+    def redirect(self, r: Redirect) -> None:
+        target = r.target
+        if isinstance(target, int):
+            kind, use = "fd-dup", None
+        elif target == "-":
+            kind, use = "fd-close", None
+        elif r.op == "<<<":
+            kind, use = "herestring", None
+        elif not isinstance(target, Word):
+            return  # a here-document: already a finding
+        elif target.literal and normalise(target.pattern, None) == ("dev", "null"):
+            kind, use = "devnull", None
+        elif r.op == "<":
+            kind, use = "read", Use("read", target, f"input redirect `<`")
+        else:
+            kind, use = "write", Use("write", target, f"output redirect `{r.op}`")
+        if kind not in self.cs.redirects:
+            shown = target.text if isinstance(target, Word) else target
+            self.deny("redirects", f"redirect `{r.op} {shown}` ({kind}) is not allowed by command set {self.name}")
+        elif use is not None:
+            self.use(use, "redirects", None)
+
+    def program(self, argv: tuple[Word, ...], as_wrapper: bool, extra: bool) -> None:
+        name = self.resolve(argv[0])
+        if name is None:
+            return
+        for pattern, reason in self.cs.deny_programs.items():
+            if fnmatchcase(name, pattern):
+                self.deny("deny_programs", f"`{name}`: {reason}")
+                return
+        spec = self.cs.programs.get(name)
+        if spec is None or (as_wrapper and not spec.wrapper):
+            role = "as a wrapper " if as_wrapper and spec is not None else ""
+            self.deny("programs", f"program `{name}` is not allowed {role}by command set {self.name}")
+            return
+        parsed = parse_args(name, spec, argv[1:])
+        rule = ".".join(parsed.path)
+        final = parsed.spec
+        problems = list(parsed.problems)
+        for use in parsed.uses:
+            problem = self.use(use, rule, final)
+            if problem:
+                problems.append(problem)
+        if extra and any(k in ("read", "write", "url", "script") for k in final.operand_kinds):
+            problems.append("operands come from stdin through xargs, where sshwall cannot check them")
+        for problem in problems:
+            self.deny(rule, f"`{' '.join(parsed.path)}`: {problem}")
+        if not problems:
+            decision = final.decision if final.decision != Decision.ALLOW else spec.decision
+            reason = final.reason or spec.reason or (
+                f"`{' '.join(parsed.path)}` is allowed by command set {self.name}"
+                if decision == Decision.ALLOW
+                else f"`{' '.join(parsed.path)}` is {decision.value}ed by command set {self.name}"
+            )
+            self.hits.append(Hit(f"{self.name}.{rule}", decision, reason))
+
+    def resolve(self, word: Word) -> str | None:
+        """The program's name; a path must lie in a trusted program folder."""
+        text = word.text
+        if "/" not in text:
+            return text
+        segs = normalise(word.pattern, None)
+        folder = "/" + "/".join(segs[:-1])
+        if not text.startswith("/") or ANY in segs or folder not in self.cs.program_dirs:
+            self.deny("program_dirs", f"program path `{text}` is outside the trusted program folders")
+            return None
+        return segs[-1]
+
+    # -- arguments with meaning ---------------------------------------------------------------
+
+    def use(self, use: Use, rule: str, spec: ProgramSpec | None) -> str | None:
+        """Check one argument; return a problem, or record a path hit itself (None)."""
+        if use.rule is not None:
+            problem = check_value(use.rule, use.word, use.what)
+            if problem:
+                return problem
+        kind = use.kind
+        if kind in ("read", "write"):
+            return self.path(use)
+        if kind == "url":
+            return check_url(use.rule or _URL_RULE, use.word, use.what)
+        if kind == "script" and spec is not None:
+            if not use.word.literal:
+                return f"{use.what} `{use.word.text}` is not a literal script"
+            check = check_sed if spec.script == "sed" else check_awk if spec.script == "awk" else None
+            return check(use.word.text) if check else f"{use.what} is a script of no known language"
+        return None
+
+    def path(self, use: Use) -> str | None:
+        word = use.word
+        if word.dynamic:
+            return f"{use.what} `{word.text}` comes from an expansion, so its path is unknown"
+        alts = expand_braces(word.pattern) if word.brace else (word.pattern,)
+        if alts is None:
+            return f"{use.what} `{word.text}` expands to too many paths"
+        for alt in alts:
+            segs = normalise(alt, self.base, tilde=word.tilde)
+            if use.kind == "write" and not self.writable_ok(segs):
+                return f"{use.what} `{word.text}` writes outside the writable paths"
+            hit = self.protected_hit(segs, use.recursive)
+            if hit:
+                verb = "reads from" if use.kind == "read" else "writes to"
+                scope = " (recursively)" if use.recursive else ""
+                return f"{use.what} `{word.text}` {verb} protected path `{hit}`{scope}"
+        return None
+
+    def protected_hit(self, segs: Segments, recursive: bool) -> str | None:
+        for text, pattern, prefixes in self.protected:
+            if overlap(segs, pattern) or (recursive and any(overlap(segs, p) for p in prefixes)):
+                if is_literal_path(segs) and any(overlap(segs, e[1]) for e in self.exceptions):
+                    continue
+                return text
+        return None
+
+    def writable_ok(self, segs: Segments) -> bool:
+        return is_literal_path(segs) and any(overlap(segs, w[1]) for w in self.writable)
+
+
+def check_url(rule: ValueRule, word: Word, what: str) -> str | None:
+    """Why ``word`` is not a URL with an allowed scheme and host, or None."""
+    if not word.literal:
+        return f"{what} `{word.text}` is not a literal URL"
+    text = word.text
+    if "://" not in text:
+        return f"{what} `{text}` has no scheme (write e.g. http://...)"
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return f"{what} `{text}` is not a valid URL"
+    if parts.scheme.lower() not in rule.schemes:
+        return f"{what} `{text}`: scheme `{parts.scheme}` is not allowed"
+    if rule.hosts and host not in rule.hosts:
+        return f"{what} `{text}`: host `{host or '(none)'}` is not allowed"
+    return None
+
+
+def check_commands(name: str, cs: CommandSet, analysis: Analysis, base: Segments | None) -> list[Hit]:
+    """Every hit for ``analysis`` under command set ``name``."""
+    checker = _Checker(name, cs, base)
+    checker.structure(analysis)
+    for cmd in analysis.commands:
+        checker.command(cmd)
+    if not analysis.commands and not analysis.findings:
+        checker.deny("programs", "the command runs nothing sshwall can check")
+    return checker.hits

@@ -1,0 +1,233 @@
+"""``evaluate(policy, call) -> Verdict``: the decision for one tool call.
+
+Pure and deterministic: no I/O, no clock, no network. Stateful checks (rate caps, background
+tasks, connection bindings, host keys) happen in the proxy and can only make a verdict stricter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Any
+
+from sshwall.analysis import Analysis, analyse
+from sshwall.engine.commands import check_commands, working_folder
+from sshwall.engine.paths import escape, is_literal_path, normalise, overlap
+from sshwall.engine.verdict import Hit, ToolCall, Verdict
+from sshwall.policy.durations import format_duration
+from sshwall.policy.model import Decision, PathRules, Policy, ToolRule
+from sshwall.profiles import ArgSpec, ToolProfile
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict, Mapping),
+}
+MAX_INTERVAL_MS = 366 * 86_400_000
+_CONTROL_KEYS = {"\x03": "ctrl-c", "\x04": "ctrl-d", "\x1a": "ctrl-z", "\x1b": "escape", "\x7f": "backspace"}
+
+
+def type_ok(value: Any, json_type: str) -> bool:
+    """True when ``value`` (decoded JSON) has the JSON Schema type ``json_type``."""
+    if isinstance(value, bool) and json_type != "boolean":
+        return False
+    return isinstance(value, _JSON_TYPES[json_type])
+
+
+def effective_interval(policy: Policy, call: ToolCall) -> int | None:
+    """The interval (ms) a backgroundExecute-like call will really run at, default included."""
+    prof = policy.profile.tools.get(call.name)
+    rule = policy.tools.get(call.name)
+    if prof is None:
+        return None
+    for name in prof.args_of_kind("interval"):
+        value = call.arguments.get(name) if isinstance(call.arguments, Mapping) else None
+        if value is None:
+            if rule is not None and rule.interval is not None and rule.interval.default is not None:
+                return rule.interval.default
+            default = prof.arguments[name].default
+            value = default if isinstance(default, int) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value * (1000 if prof.arguments[name].unit == "s" else 1)
+    return None
+
+
+class _Evaluation:
+    def __init__(self, policy: Policy, call: ToolCall, analyses: Mapping[str, Analysis]) -> None:
+        self.policy = policy
+        self.call = call
+        self.analyses = analyses
+        self.hits: list[Hit] = []
+
+    def deny(self, rule: str, reason: str) -> None:
+        self.hits.append(Hit(rule, Decision.DENY, reason))
+
+    def run(self) -> Verdict:
+        p, call = self.policy, self.call
+        rule = p.tools.get(call.name)
+        if rule is None:
+            d = p.default
+            what = "allows" if d == Decision.ALLOW else "denies" if d == Decision.DENY else "prompts for"
+            return Verdict.of([Hit("default", d, f"tool `{call.name}` is not listed in policy {p.name}, whose default {what} it")])
+        rid = f"tools.{call.name}"
+        if rule.decision in ("deny", "hide"):
+            return Verdict.of([Hit(rid, Decision.DENY, rule.reason or f"tool `{call.name}` is denied by policy {p.name}")])
+        self.hits.append(Hit(rid, Decision(rule.decision), rule.reason or f"tool `{call.name}` is {rule.decision}ed by policy {p.name}"))
+        if not isinstance(call.arguments, Mapping):
+            self.deny(rid, f"arguments of `{call.name}` must be an object, not {type(call.arguments).__name__}")
+            return Verdict.of(self.hits)
+        prof = p.profile.tools.get(call.name)
+        if prof is None:
+            if call.arguments and rule.commands is None:
+                self.deny(rid, f"tool `{call.name}` is not in profile {p.profile.name}, so its arguments cannot be checked")
+            return Verdict.of(self.hits)
+        if self.arguments(prof.arguments, call.arguments, rid, ""):
+            self.meaning(prof, rule, rid)
+        return Verdict.of(self.hits)
+
+    def arguments(self, specs: Mapping[str, ArgSpec], args: Mapping[str, Any], rid: str, where: str) -> bool:
+        """Type-check arguments against the profile; False when any is wrong."""
+        ok = True
+        for name, value in args.items():
+            spec = specs.get(name)
+            if spec is None:
+                self.deny(rid, f"argument `{where}{name}` is not in the profile of `{self.call.name}`")
+                ok = False
+            elif value is None and not spec.required:
+                continue
+            elif not type_ok(value, spec.type):
+                self.deny(rid, f"argument `{where}{name}` must be {spec.type}, not {type(value).__name__}")
+                ok = False
+            elif spec.items is not None:
+                for i, item in enumerate(value):
+                    if not isinstance(item, Mapping):
+                        self.deny(rid, f"argument `{where}{name}[{i}]` must be an object")
+                        ok = False
+                    elif not self.arguments(spec.items, item, rid, f"{where}{name}[{i}]."):
+                        ok = False
+        for name, spec in specs.items():
+            if spec.required and args.get(name) is None:
+                self.deny(rid, f"required argument `{where}{name}` is missing")
+                ok = False
+        return ok
+
+    def meaning(self, prof: ToolProfile, rule: ToolRule, rid: str) -> None:
+        args = self.call.arguments
+        for name, spec in prof.arguments.items():
+            value = args.get(name)
+            if spec.kind == "command" and value is not None:
+                self.command(name, value, rule, args.get("cwd"))
+            elif spec.kind == "terminal-input" and value is not None:
+                self.terminal(value, rule, rid)
+            elif spec.kind == "interval":
+                self.interval(rule, rid)
+            elif spec.kind in ("remote-path", "local-path") and isinstance(value, str):
+                self.transfer_path(name, value, spec.kind, rule, rid)
+            elif spec.kind == "files" and spec.items and isinstance(value, list):
+                for i, item in enumerate(value):
+                    for key, item_spec in spec.items.items():
+                        if item_spec.kind in ("remote-path", "local-path") and isinstance(item.get(key), str):
+                            self.transfer_path(f"{name}[{i}].{key}", item[key], item_spec.kind, rule, rid)
+        if rule.tunnels is not None:
+            self.tunnel(prof, rule, rid)
+
+    def command(self, name: str, text: str, rule: ToolRule, cwd: Any) -> None:
+        if rule.commands in (None, "any"):
+            return
+        cs = self.policy.commands[rule.commands]
+        a = self.analyses.get(name) or analyse(text, cs.max_length, cs.max_depth)
+        self.hits.extend(check_commands(rule.commands, cs, a, working_folder(cwd, a)))
+
+    def terminal(self, data: str, rule: ToolRule, rid: str) -> None:
+        if rule.terminal is None:
+            self.deny(rid, "terminal input has no terminal rule")
+            return
+        cs_name = rule.terminal.commands
+        cs = self.policy.commands[cs_name]
+        for ch in sorted(set(data)):
+            if (ord(ch) < 32 and ch not in "\r\n\t") or ch == "\x7f":
+                key = _CONTROL_KEYS.get(ch, f"control character {ch!r}")
+                if key not in rule.terminal.allow_control:
+                    self.deny(f"{rid}.terminal", f"terminal input contains {key}")
+                    return
+        lines = [ln for ln in data.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+        for line in lines:
+            cleaned = "".join(c for c in line if ord(c) >= 32 and c != "\x7f")
+            if cleaned.strip():
+                self.hits.extend(check_commands(cs_name, cs, analyse(cleaned, cs.max_length, cs.max_depth), None))
+
+    def interval(self, rule: ToolRule, rid: str) -> None:
+        prof = self.policy.profile.tools[self.call.name]
+        value = effective_interval(self.policy, self.call)
+        names = prof.args_of_kind("interval")
+        given = self.call.arguments.get(names[0]) if names else None
+        if value is None:
+            self.deny(f"{rid}.interval", f"interval `{given!r}` is not a whole number of milliseconds")
+            return
+        missing = " (none given: the upstream default)" if given is None else ""
+        if value <= 0:
+            self.deny(f"{rid}.interval", f"interval {value} ms must be positive")
+        elif value > MAX_INTERVAL_MS:
+            self.deny(f"{rid}.interval", f"interval {value} ms is absurdly long")
+        bounds = rule.interval
+        if bounds is None or value <= 0:
+            return
+        if bounds.min is not None and value < bounds.min:
+            self.deny(f"{rid}.interval", f"interval {format_duration(value)}{missing} is below the minimum {format_duration(bounds.min)}")
+        if bounds.max is not None and value > bounds.max:
+            self.deny(f"{rid}.interval", f"interval {format_duration(value)} is above the maximum {format_duration(bounds.max)}")
+
+    def transfer_path(self, name: str, value: str, kind: str, rule: ToolRule, rid: str) -> None:
+        rules: PathRules | None = rule.remote_paths if kind == "remote-path" else rule.local_paths
+        if rules is None:
+            return
+        segs = normalise(escape(value), None)
+        if not value.startswith("/") or not is_literal_path(segs) or "/../" in f"{value}/":
+            self.deny(f"{rid}.paths", f"{kind} `{name}` = `{value}` must be an absolute path without `..`")
+            return
+        for pattern in rules.deny:
+            if overlap(segs, normalise(pattern, None)):
+                self.deny(f"{rid}.paths", f"{kind} `{value}` matches denied path `{pattern}`")
+                return
+        if rules.allow and not any(overlap(segs, normalise(p, None)) for p in rules.allow):
+            self.deny(f"{rid}.paths", f"{kind} `{value}` is not under an allowed path")
+
+    def tunnel(self, prof: ToolProfile, rule: ToolRule, rid: str) -> None:
+        assert rule.tunnels is not None
+        args = self.call.arguments
+        host = next((args.get(n) for n in prof.args_of_kind("host")), None)
+        port = next((args.get(n) for n in prof.args_of_kind("port")), None)
+        local = next((args.get(n) for n in prof.args_of_kind("local-port")), None)
+        if host is not None and port is not None:
+            target = f"{str(host).lower()}:{port}"
+            if not any(_host_port_match(target, allowed) for allowed in rule.tunnels.remote):
+                self.deny(f"{rid}.tunnels", f"tunnel target `{target}` is not allowed")
+        if local is not None and not any(_port_in(local, r) for r in rule.tunnels.local_ports):
+            self.deny(f"{rid}.tunnels", f"local port {local} is not in the allowed ranges")
+
+
+def _port_in(port: Any, spec: str) -> bool:
+    if not isinstance(port, int) or isinstance(port, bool):
+        return False
+    lo, _, hi = spec.partition("-")
+    return int(lo) <= port <= int(hi or lo)
+
+
+def _host_port_match(target: str, allowed: str) -> bool:
+    host, _, port = target.rpartition(":")
+    a_host, _, a_ports = allowed.rpartition(":")
+    return port.isdigit() and fnmatchcase(host, a_host.lower()) and _port_in(int(port), a_ports)
+
+
+def evaluate(policy: Policy, call: ToolCall, analyses: Mapping[str, Analysis] | None = None) -> Verdict:
+    """Decide one tool call. ``analyses`` may carry precomputed analyses by argument name."""
+    try:
+        return _Evaluation(policy, call, analyses or {}).run()
+    except Exception as err:  # noqa: BLE001 - an engine bug must deny, never allow
+        return Verdict.of([Hit("engine.error", Decision.DENY, f"internal error while deciding: {type(err).__name__}: {err}")])
+
+
+__all__ = ["effective_interval", "evaluate", "type_ok"]

@@ -1,0 +1,242 @@
+"""Path reasoning: normalisation and glob intersection.
+
+A path argument is treated as the set of every path it could name: its unquoted globs match
+anything they could match, ``~`` is any home folder, a relative path may sit under any working
+folder, and ``..`` after a real folder may climb anywhere (symlinks make the lexical answer
+unsafe). A protected path is hit when that set and the protected glob share any path.
+
+Patterns are tuples of segments. A segment is a glob over one path component with backslash
+escapes for literal ``* ? [``; the segment ``**`` matches zero or more components.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+ANY = "**"
+Segments = tuple[str, ...]
+_GLOB_CHARS = frozenset("*?[")
+
+
+def split(pattern: str) -> list[str]:
+    """Split a pattern at unescaped slashes."""
+    parts: list[str] = []
+    cur: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            cur.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if ch == "/":
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def is_literal(segment: str) -> bool:
+    """True when a segment holds no live glob character."""
+    i = 0
+    while i < len(segment):
+        ch = segment[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch in _GLOB_CHARS:
+            return False
+        i += 1
+    return True
+
+
+def unescape(segment: str) -> str:
+    """The text of a literal segment."""
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        if segment[i] == "\\" and i + 1 < len(segment):
+            out.append(segment[i + 1])
+            i += 2
+        else:
+            out.append(segment[i])
+            i += 1
+    return "".join(out)
+
+
+def escape(text: str) -> str:
+    """A pattern that matches exactly ``text``."""
+    return "".join("\\" + c if c in "*?[]{},\\" else c for c in text)
+
+
+def normalise(pattern: str, base: Segments | None, tilde: bool = False) -> Segments:
+    """Every path ``pattern`` could name, as absolute segments.
+
+    ``base`` is the working folder (None: unknown, any folder). ``tilde`` says the leading
+    ``~`` is live (unquoted), i.e. any home folder.
+    """
+    parts = split(pattern)
+    if tilde and parts and parts[0].startswith("~"):
+        start: list[str] = [ANY]
+        parts = parts[1:]
+    elif parts and parts[0] == "":
+        start = []
+        parts = parts[1:]
+    else:
+        start = list(base) if base is not None else [ANY]
+    out = start
+    for seg in parts:
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            # Lexical '..' is wrong behind a symlink; the honest answer is "anywhere".
+            if out and out != [ANY]:
+                out = [ANY]
+            continue
+        if len(seg) > 1 and set(seg) == {"*"}:
+            seg = ANY  # '**' (globstar) may cross folders; assume it does
+        if seg == ANY and out and out[-1] == ANY:
+            continue
+        out.append(seg)
+    return tuple(out)
+
+
+# -- one segment against another --------------------------------------------------------------
+
+
+def _tokens(segment: str) -> tuple[tuple[str, object], ...]:
+    """('lit', c), ('any1', None), ('star', None) or ('set', (negated, chars))."""
+    out: list[tuple[str, object]] = []
+    i = 0
+    n = len(segment)
+    while i < n:
+        ch = segment[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(("lit", segment[i + 1]))
+            i += 2
+        elif ch == "*":
+            if not out or out[-1][0] != "star":
+                out.append(("star", None))
+            i += 1
+        elif ch == "?":
+            out.append(("any1", None))
+            i += 1
+        elif ch == "[":
+            j = i + 1
+            negated = j < n and segment[j] in "!^"
+            if negated:
+                j += 1
+            chars: set[str] = set()
+            first = True
+            while j < n and (segment[j] != "]" or first):
+                if segment[j] == "\\" and j + 1 < n:
+                    j += 1
+                if j + 2 < n and segment[j + 1] == "-" and segment[j + 2] != "]":
+                    chars.update(chr(c) for c in range(ord(segment[j]), ord(segment[j + 2]) + 1))
+                    j += 3
+                else:
+                    chars.add(segment[j])
+                    j += 1
+                first = False
+            if j >= n:  # no closing bracket: the shell reads '[' literally
+                out.append(("lit", "["))
+                i += 1
+                continue
+            out.append(("set", (negated, frozenset(chars))))
+            i = j + 1
+        else:
+            out.append(("lit", ch))
+            i += 1
+    return tuple(out)
+
+
+def _char_overlap(a: tuple[str, object], b: tuple[str, object]) -> bool:
+    if a[0] in ("any1", "star") or b[0] in ("any1", "star"):
+        return True
+    if a[0] == "lit" and b[0] == "lit":
+        return a[1] == b[1]
+    if a[0] == "lit":
+        a, b = b, a
+    neg_a, set_a = a[1]  # type: ignore[misc]
+    if b[0] == "lit":
+        return (b[1] in set_a) != neg_a
+    neg_b, set_b = b[1]  # type: ignore[misc]
+    if neg_a and neg_b:
+        return True
+    if neg_a:
+        return bool(set_b - set_a)
+    if neg_b:
+        return bool(set_a - set_b)
+    return bool(set_a & set_b)
+
+
+@lru_cache(maxsize=65536)
+def segment_overlap(x: str, y: str) -> bool:
+    """True when some file name matches both segment globs."""
+    if x == y:
+        return True
+    lx, ly = is_literal(x), is_literal(y)
+    if lx and ly:
+        return unescape(x) == unescape(y)
+    a, b = _tokens(x), _tokens(y)
+
+    @lru_cache(maxsize=None)
+    def go(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i][0] == "star" and go(i + 1, j):
+            return True
+        if j < len(b) and b[j][0] == "star" and go(i, j + 1):
+            return True
+        if i < len(a) and j < len(b) and _char_overlap(a[i], b[j]):
+            ni = i if a[i][0] == "star" else i + 1
+            nj = j if b[j][0] == "star" else j + 1
+            if (ni, nj) != (i, j):
+                return go(ni, nj)
+        return False
+
+    return go(0, 0)
+
+
+# -- whole paths ------------------------------------------------------------------------------
+
+
+def overlap(a: Segments, b: Segments) -> bool:
+    """True when some path matches both segment patterns."""
+
+    @lru_cache(maxsize=None)
+    def go(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == ANY and (go(i + 1, j) or (j < len(b) and go(i, j + 1))):
+            return True
+        if j < len(b) and b[j] == ANY and (go(i, j + 1) or (i < len(a) and go(i + 1, j))):
+            return True
+        if i < len(a) and j < len(b) and a[i] != ANY and b[j] != ANY:
+            return segment_overlap(a[i], b[j]) and go(i + 1, j + 1)
+        return False
+
+    return go(0, 0)
+
+
+def is_literal_path(path: Segments) -> bool:
+    """True when ``path`` names exactly one path."""
+    return all(seg != ANY and is_literal(seg) for seg in path)
+
+
+def ancestor_prefixes(protected: Segments) -> tuple[Segments, ...]:
+    """The folders a protected pattern lies in, for recursive reads.
+
+    A prefix that ends in ``**`` is skipped: "a folder somewhere" would make every recursive
+    read of any folder a hit. Anchored patterns such as ``/home/*/.ssh/**`` carry the folders
+    that matter (``/``, ``/home``, ``/home/*``).
+    """
+    out = []
+    for k in range(len(protected)):
+        prefix = protected[:k]
+        if k == 0 or prefix[-1] != ANY:
+            out.append(prefix)
+    return tuple(out)

@@ -1,0 +1,189 @@
+"""Loading policies and profiles from YAML or JSON, with errors that name file, line and field.
+
+Two formats load: sshwall's own (``version: 1`` with ``tools`` / ``commands``), and PolicyLayer's
+``policy.json`` (``"version": "1"`` with ``tools: {NAME: {limits: [...]}}``), which is translated
+into an equivalent sshwall policy. The one import of PyYAML is here.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from sshwall.errors import PolicyError
+from sshwall.policy.model import Policy
+from sshwall.profiles import Profile
+
+EMBEDDED_DEFAULT = "readonly-ops.yaml"
+_POLICYLAYER_TOOL_KEYS = frozenset({"limits", "require", "deny_if"})
+
+
+def embedded_rules() -> Path:
+    """The folder of shipped policies and profiles (``rules/`` in the source tree).
+
+    In a source checkout that is ``rules/`` itself; an installed wheel carries it as the
+    package ``sshwall._rules``.
+    """
+    source = Path(__file__).resolve().parents[2] / "rules"
+    if (source / EMBEDDED_DEFAULT).is_file() or (source / "profiles").is_dir():
+        return source
+    return Path(str(resources.files("sshwall._rules")))
+
+
+def default_policy_path() -> Path:
+    """The embedded default policy: read-only diagnostics over the Mcp Ssh profile."""
+    return embedded_rules() / EMBEDDED_DEFAULT
+
+
+class _Doc:
+    """A parsed document with the line of every node, for error messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise PolicyError(f"{path}: cannot read: {err.strerror or err}") from err
+        self.lines: dict[tuple[str | int, ...], int] = {}
+        if path.suffix == ".json":
+            try:
+                self.data = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise PolicyError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
+            return
+        try:
+            loader = yaml.SafeLoader(text)
+            try:
+                node = loader.get_single_node()
+                self.data = loader.construct_document(node) if node is not None else None
+            finally:
+                loader.dispose()
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise PolicyError(f"{path}{line}: invalid YAML: {getattr(err, 'problem', err)}") from err
+        if node is not None:
+            self._index(node, ())
+
+    def _index(self, node: yaml.Node, loc: tuple[str | int, ...]) -> None:
+        self.lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                self._index(value, loc + (str(key.value),))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                self._index(value, loc + (i,))
+
+    def where(self, loc: tuple[str | int, ...]) -> str:
+        """``file:line`` of the deepest known node along ``loc``."""
+        for n in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:n]))
+            if line is not None:
+                return f"{self.path}:{line}"
+        return str(self.path)
+
+
+def _format(doc: _Doc, err: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+    out = []
+    for e in err.errors():
+        loc = prefix + tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        out.append(f"{doc.where(loc)}: {field}: {e['msg']}")
+    return "\n".join(out)
+
+
+def load_profile(ref: str | dict[str, Any], base: Path | None = None) -> Profile:
+    """A profile by name (``mcp-ssh``), by file path, or inline."""
+    if isinstance(ref, dict):
+        try:
+            return Profile.model_validate(ref)
+        except ValidationError as err:
+            raise PolicyError(f"inline profile: {err}") from err
+    candidates = []
+    if ref.endswith((".yaml", ".yml", ".json")):
+        candidates.append(Path(ref) if base is None else base / ref)
+    else:
+        if base is not None:
+            candidates.append(base / "profiles" / f"{ref}.yaml")
+        candidates.append(embedded_rules() / "profiles" / f"{ref}.yaml")
+    for path in candidates:
+        if path.is_file():
+            doc = _Doc(path)
+            try:
+                return Profile.model_validate(doc.data)
+            except ValidationError as err:
+                raise PolicyError(_format(doc, err)) from err
+    raise PolicyError(f"unknown tool profile {ref!r} (looked in {', '.join(map(str, candidates))})")
+
+
+def is_policylayer(data: Any) -> bool:
+    """True for PolicyLayer's policy.json shape."""
+    return (
+        isinstance(data, dict)
+        and data.get("version") == "1"
+        and "profile" not in data
+        and "commands" not in data
+    )
+
+
+def from_policylayer(data: dict[str, Any]) -> dict[str, Any]:
+    """Translate a PolicyLayer policy.json into sshwall's policy shape.
+
+    Listed tools are allowed (with their limits); ``hide`` hides tools; ``all_tools.limits``
+    become policy-wide limits. Argument conditions (``require`` / ``deny_if``) have no faithful
+    translation yet, so a policy that uses them is refused rather than silently weakened.
+    """
+    unknown = set(data) - {"version", "default", "hide", "all_tools", "tools"}
+    if unknown:
+        raise PolicyError(f"PolicyLayer policy: unknown keys {sorted(unknown)}")
+    tools: dict[str, Any] = {}
+    for name, rule in (data.get("tools") or {}).items():
+        rule = rule or {}
+        extra = set(rule) - _POLICYLAYER_TOOL_KEYS
+        if extra:
+            raise PolicyError(f"PolicyLayer policy: tools.{name}: unknown keys {sorted(extra)}")
+        if rule.get("require") or rule.get("deny_if"):
+            raise PolicyError(
+                f"PolicyLayer policy: tools.{name}: require/deny_if conditions are not supported; "
+                "write them as an sshwall YAML policy"
+            )
+        tools[name] = {"decision": "allow", "commands": "any", "limits": rule.get("limits", [])}
+    hide = data.get("hide") or []
+    if "*" in hide:
+        return {"version": 1, "profile": "mcp-ssh", "default": "deny", "hide_denied_tools": True}
+    for name in hide:
+        tools[name] = {"decision": "hide"}
+    return {
+        "version": 1,
+        "name": "policylayer",
+        "profile": "mcp-ssh",
+        "default": data.get("default", "deny"),
+        "hide_denied_tools": bool(hide),
+        "tools": tools,
+        "limits": (data.get("all_tools") or {}).get("limits", []),
+    }
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate a policy file (YAML, JSON, or PolicyLayer policy.json)."""
+    path = Path(path)
+    doc = _Doc(path)
+    data = doc.data
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: a policy is a mapping, not {type(data).__name__}")
+    if is_policylayer(data):
+        data = from_policylayer(data)
+    data = dict(data)
+    profile_ref = data.get("profile", "mcp-ssh")
+    if not isinstance(profile_ref, (str, dict)):
+        raise PolicyError(f"{doc.where(('profile',))}: profile: a name, a path or a mapping")
+    data["profile"] = load_profile(profile_ref, path.parent)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as err:
+        raise PolicyError(_format(doc, err)) from err

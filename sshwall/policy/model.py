@@ -1,0 +1,265 @@
+"""The policy language as frozen pydantic models.
+
+A policy says, per tool, allow / prompt / deny / hide, and for tools that run shell commands,
+which command set governs them. A command set is an allowlist of programs, each with an
+argument spec (flags, values, operands, subcommands), plus rules for operators, redirections,
+substitutions, assignments and protected paths. Everything unknown is rejected when the policy
+loads (``extra="forbid"``), so a typo can never silently widen a policy.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sshwall.policy.durations import Duration
+from sshwall.profiles import Profile
+
+
+class Decision(str, Enum):
+    """A verdict, ordered by strictness: the strictest match wins."""
+
+    ALLOW = "allow"
+    PROMPT = "prompt"
+    DENY = "deny"
+
+    @property
+    def severity(self) -> int:
+        """0 allow, 1 prompt, 2 deny."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {Decision.ALLOW: 0, Decision.PROMPT: 1, Decision.DENY: 2}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ArgKind = Literal["opaque", "read", "metadata", "write", "url", "pattern", "script"]
+Operator = Literal["pipe", "and", "or", "sequence", "background"]
+Construct = Literal["subshell", "group", "if", "for", "while", "until", "negation"]
+RedirectKind = Literal["devnull", "fd-dup", "fd-close", "read", "write", "herestring"]
+
+
+class ValueRule(_Frozen):
+    """Constraints on one flag value or operand."""
+
+    kind: ArgKind = "opaque"
+    min: float | None = None
+    max: float | None = None
+    enum: tuple[str, ...] | None = None
+    match: str | None = Field(default=None, description="regular expression the whole value must match")
+    deny_match: str | None = Field(default=None, description="regular expression no part may match")
+    schemes: tuple[str, ...] = ("http", "https")
+    hosts: tuple[str, ...] = ()
+
+    @field_validator("match", "deny_match")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+
+class ProgramSpec(_Frozen):
+    """How one program may be called: its flags, values, operands and subcommands.
+
+    ``flags: any`` allows every flag not in ``deny_flags``; a list allows only those (plus the
+    flags named in ``value_flags`` and ``values``). Long flags are matched by unambiguous
+    prefix as GNU getopt does, so ``--out`` counts as ``--output``.
+    """
+
+    decision: Decision = Decision.ALLOW
+    reason: str | None = None
+    wrapper: bool = False
+    names: tuple[str, ...] = Field(default=(), description="other names of a subcommand")
+    flags: Literal["any"] | tuple[str, ...] = "any"
+    deny_flags: tuple[str, ...] = ()
+    require_flags: tuple[str, ...] = Field(default=(), description="each entry: 'a' or 'a|b' alternatives")
+    value_flags: tuple[str, ...] = ()
+    aliases: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, ValueRule] = Field(default_factory=dict)
+    operands: ArgKind | tuple[ArgKind, ...] = "opaque"
+    operand_rule: ValueRule | None = None
+    first_operand_flags: tuple[str, ...] = Field(
+        default=(), description="flags that supply what the first operand would (grep -e, sed -e)"
+    )
+    min_operands: int = 0
+    max_operands: int | None = None
+    recursive_flags: tuple[str, ...] = ()
+    recursive: bool = False
+    long_single_dash: bool = Field(default=False, description="-name is one flag, as in find")
+    old_style: bool = Field(default=False, description="a first word without '-' is a flag cluster (tar tzf)")
+    script: Literal["sed", "awk"] | None = None
+    subcommands: dict[str, ProgramSpec] = Field(default_factory=dict)
+    inherit_flags: bool = Field(
+        default=True, description="do this program's flag rules still apply after a subcommand?"
+    )
+    bare: bool = Field(default=False, description="with subcommands: may it run without one?")
+
+    @property
+    def operand_kinds(self) -> tuple[ArgKind, ...]:
+        """Operand kinds by position; the last one repeats."""
+        return (self.operands,) if isinstance(self.operands, str) else self.operands
+
+
+class CommandSet(_Frozen):
+    """What shell commands a tool may run."""
+
+    operators: tuple[Operator, ...] = ("pipe", "and", "or", "sequence")
+    constructs: tuple[Construct, ...] = ()
+    redirects: tuple[RedirectKind, ...] = ("devnull", "fd-dup")
+    substitutions: Literal["allow", "deny"] = "deny"
+    parameters: Literal["allow", "deny"] = "deny"
+    assignments: tuple[str, ...] = ()
+    programs: dict[str, ProgramSpec] = Field(default_factory=dict)
+    deny_programs: dict[str, str] = Field(
+        default_factory=dict, description="program name glob -> reason shown when it is used"
+    )
+    program_dirs: tuple[str, ...] = (
+        "/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin",
+    )
+    protected_paths: tuple[str, ...] = ()
+    protected_exceptions: tuple[str, ...] = ()
+    writable_paths: tuple[str, ...] = ()
+    max_length: int = Field(default=64 * 1024, gt=0, le=1024 * 1024)
+    max_depth: int = Field(default=32, gt=0, le=100)
+
+
+class Limit(_Frozen):
+    """A rate cap: at most ``max`` calls per ``window`` per ``scope`` on one ``counter``."""
+
+    counter: str
+    window: Duration
+    max: int = Field(ge=0)
+    scope: Literal["grant", "session", "connection", "host", "tool", "global"] = "grant"
+    count: Literal["allowed", "attempts"] = "allowed"
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        names = {"second": "1s", "minute": "60s", "hour": "3600s", "day": "86400s"}
+        return names.get(value, value) if isinstance(value, str) else value
+
+
+class IntervalRule(_Frozen):
+    """Bounds on how often scheduled work repeats (backgroundExecute)."""
+
+    min: Duration | None = None
+    max: Duration | None = None
+    default: Duration | None = Field(default=None, description="injected when the call has none")
+
+
+class BackgroundRule(_Frozen):
+    """How many scheduled tasks may run, and for how long."""
+
+    max_active: int | None = Field(default=None, ge=0)
+    max_active_total: int | None = Field(default=None, ge=0)
+    ttl: Duration | None = None
+    max_runs: int | None = Field(default=None, ge=1, description="cap on ttl / interval")
+
+
+class TerminalRule(_Frozen):
+    """How terminal keystrokes are checked: each completed line as a command of a set."""
+
+    commands: str
+    allow_control: tuple[str, ...] = Field(default=(), description="control keys allowed, e.g. ctrl-c")
+
+
+class PathRules(_Frozen):
+    """Globs a file-transfer path must match (allow) and must not match (deny)."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+class TunnelRule(_Frozen):
+    """Which remote host:port pairs a tunnel may reach, and which local ports it may bind."""
+
+    remote: tuple[str, ...] = Field(default=(), description="'host:port' or 'host:lo-hi' globs")
+    local_ports: tuple[str, ...] = Field(default=(), description="'port' or 'lo-hi'")
+
+
+ToolDecision = Literal["allow", "prompt", "deny", "hide"]
+
+
+class ToolRule(_Frozen):
+    """What one tool may do."""
+
+    decision: ToolDecision = "allow"
+    reason: str | None = None
+    commands: str | None = Field(default=None, description="command set name, or 'any'")
+    interval: IntervalRule | None = None
+    background: BackgroundRule | None = None
+    limits: tuple[Limit, ...] = ()
+    remote_paths: PathRules | None = None
+    local_paths: PathRules | None = None
+    tunnels: TunnelRule | None = None
+    terminal: TerminalRule | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"decision": value}
+        return value
+
+
+class HostGroup(_Frozen):
+    """A group of SSH targets (names, wildcards, CIDR ranges) and who may log in there."""
+
+    match: tuple[str, ...]
+    users: tuple[str, ...] = ()
+    ports: tuple[int, ...] = (22,)
+    host_keys: tuple[str, ...] = Field(default=(), description="pinned SHA256:... fingerprints")
+    commands: str | None = Field(default=None, description="command set that replaces the tool's here")
+
+
+class Example(_Frozen):
+    """A call the policy must decide as ``expect``: the policy's own test suite."""
+
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    expect: Decision
+    why: str | None = None
+
+
+class Policy(_Frozen):
+    """A whole policy, with its tool profile resolved."""
+
+    version: Literal[1, "1"] = 1
+    name: str = "policy"
+    description: str = ""
+    profile: Profile
+    default: Decision = Decision.DENY
+    hide_denied_tools: bool = False
+    tools: dict[str, ToolRule] = Field(default_factory=dict)
+    commands: dict[str, CommandSet] = Field(default_factory=dict)
+    limits: tuple[Limit, ...] = ()
+    hosts: dict[str, HostGroup] = Field(default_factory=dict)
+    examples: tuple[Example, ...] = ()
+
+    @model_validator(mode="after")
+    def _references(self) -> Policy:
+        for tool, rule in self.tools.items():
+            ref = rule.commands
+            if ref is not None and ref != "any" and ref not in self.commands:
+                raise ValueError(f"tools.{tool}.commands names unknown command set {ref!r}")
+            if rule.terminal and rule.terminal.commands not in self.commands:
+                raise ValueError(f"tools.{tool}.terminal names unknown command set {rule.terminal.commands!r}")
+            prof = self.profile.tools.get(tool)
+            if rule.decision in ("allow", "prompt") and prof is not None:
+                if prof.args_of_kind("command") and ref is None:
+                    raise ValueError(
+                        f"tools.{tool} runs shell commands: name a command set (or 'any')"
+                    )
+                if prof.args_of_kind("terminal-input") and rule.terminal is None:
+                    raise ValueError(f"tools.{tool} takes terminal input: give it a terminal rule")
+        for group, hosts in self.hosts.items():
+            if hosts.commands is not None and hosts.commands not in self.commands:
+                raise ValueError(f"hosts.{group}.commands names unknown command set {hosts.commands!r}")
+        return self
