@@ -203,6 +203,7 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
                 return res
             found = _find_sub(chain.cur, t)
             if found is None:
+                _check_flags(res, visited, seen)
                 res.problems.append(f"subcommand `{' '.join(res.path)} {t}` is not allowed")
                 return res
             res.path.append(found[0])

@@ -25,6 +25,7 @@ _OPERATOR_WORDS = {
 }
 _CD = frozenset({"cd", "pushd", "popd"})
 _URL_RULE = ValueRule(kind="url")
+_UNKNOWN_FOLDER = "\\?unknown-folder"  # a literal segment no protected pattern names
 Protected = tuple[tuple[str, Segments, tuple[Segments, ...]], ...]
 
 
@@ -198,12 +199,17 @@ class _Checker:
         return None
 
     def protected_hit(self, segs: Segments, recursive: bool) -> str | None:
+        hits = []
         for text, pattern, prefixes in self.protected:
             if overlap(segs, pattern) or (recursive and any(overlap(segs, p) for p in prefixes)):
                 if is_literal_path(segs) and any(overlap(segs, e[1]) for e in self.exceptions):
                     continue
-                return text
-        return None
+                hits.append((text, pattern))
+        if not hits:
+            return None
+        # Name the pattern that matches without guessing the unknown folder ('~', cwd), if any.
+        known = (_UNKNOWN_FOLDER,) + segs[1:] if segs[:1] == (ANY,) else segs
+        return next((t for t, p in hits if overlap(known, p)), hits[0][0])
 
     def writable_ok(self, segs: Segments) -> bool:
         return is_literal_path(segs) and any(overlap(segs, w[1]) for w in self.writable)

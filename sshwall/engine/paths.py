@@ -205,7 +205,11 @@ def segment_overlap(x: str, y: str) -> bool:
 
 
 def overlap(a: Segments, b: Segments) -> bool:
-    """True when some path matches both segment patterns."""
+    """True when some path matches both segment patterns.
+
+    ``a`` is what an argument may name (its globs follow the shell's rules, so a leading
+    wildcard does not match a dot file); ``b`` is a policy pattern.
+    """
 
     @lru_cache(maxsize=None)
     def go(i: int, j: int) -> bool:
@@ -216,10 +220,15 @@ def overlap(a: Segments, b: Segments) -> bool:
         if j < len(b) and b[j] == ANY and (go(i, j + 1) or (i < len(a) and go(i + 1, j))):
             return True
         if i < len(a) and j < len(b) and a[i] != ANY and b[j] != ANY:
-            return segment_overlap(a[i], b[j]) and go(i + 1, j + 1)
+            return segment_overlap(a[i], b[j]) and not _hidden(a[i], b[j]) and go(i + 1, j + 1)
         return False
 
     return go(0, 0)
+
+
+def _hidden(arg: str, other: str) -> bool:
+    """The shell's globs do not match a leading dot: ``*`` never names ``.ssh``."""
+    return arg[:1] in ("*", "?", "[") and other.startswith(".")
 
 
 def is_literal_path(path: Segments) -> bool:
