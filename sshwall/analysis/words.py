@@ -188,7 +188,8 @@ def scan_word(raw: str) -> Word:
             i = end
         else:
             if ch in _GLOB:
-                b.glob = True
+                # '[' only opens a bracket expression when a ']' follows in the word.
+                b.glob = b.glob or ch != "[" or "]" in raw[i + 1 :]
                 b.live(ch)
             elif ch in "{}":
                 b.brace = b.brace or ch == "{"

@@ -11,7 +11,16 @@ from urllib.parse import urlsplit
 
 from sshwall.analysis import Analysis, Redirect, SimpleCommand, Word, expand_braces
 from sshwall.engine.argspec import Use, check_value, parse_args
-from sshwall.engine.paths import ANY, Segments, ancestor_prefixes, escape, is_literal_path, normalise, overlap
+from sshwall.engine.paths import (
+    ANY,
+    Segments,
+    ancestor_prefixes,
+    covered,
+    escape,
+    is_literal_path,
+    normalise,
+    overlap,
+)
 from sshwall.engine.scripts import check_awk, check_sed
 from sshwall.engine.verdict import Hit
 from sshwall.policy.model import CommandSet, Decision, ProgramSpec, ValueRule
@@ -202,7 +211,7 @@ class _Checker:
         hits = []
         for text, pattern, prefixes in self.protected:
             if overlap(segs, pattern) or (recursive and any(overlap(segs, p) for p in prefixes)):
-                if is_literal_path(segs) and any(overlap(segs, e[1]) for e in self.exceptions):
+                if any(covered(segs, e[1]) for e in self.exceptions):
                     continue
                 hits.append((text, pattern))
         if not hits:
@@ -221,7 +230,9 @@ def check_url(rule: ValueRule, word: Word, what: str) -> str | None:
         return f"{what} `{word.text}` is not a literal URL"
     text = word.text
     if "://" not in text:
-        return f"{what} `{text}` has no scheme (write e.g. http://...)"
+        # curl reads a URL without a scheme as http (after guessing from the host's prefix,
+        # which only matters for hosts an allowlist would not name anyway).
+        text = "http://" + text
     try:
         parts = urlsplit(text)
         host = (parts.hostname or "").lower()

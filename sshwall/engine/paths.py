@@ -249,3 +249,17 @@ def ancestor_prefixes(protected: Segments) -> tuple[Segments, ...]:
         if k == 0 or prefix[-1] != ANY:
             out.append(prefix)
     return tuple(out)
+
+
+def covered(path: Segments, pattern: Segments) -> bool:
+    """True when every path ``path`` may name matches ``pattern``.
+
+    Decided for literal paths, and for literal tails under an unknown folder (``~/.ssh/x.pub``
+    against ``**/.ssh/*.pub``); anything else is reported as not covered.
+    """
+    if is_literal_path(path):
+        return overlap(path, pattern)
+    if path[:1] == (ANY,) and is_literal_path(path[1:]) and pattern[:1] == (ANY,):
+        tail = pattern[1:]
+        return ANY not in tail and len(tail) <= len(path) - 1 and overlap(path[len(path) - len(tail):], tail)
+    return False
