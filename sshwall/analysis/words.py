@@ -9,11 +9,13 @@ and reports what it cannot vouch for (``$'...'``, substitutions hidden in ``${..
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sshwall.analysis.model import Word
 
 _GLOB = frozenset("*?[")
+_SPECIAL = re.compile(r"[\\'\"$`*?\[{}~]")
 _PATTERN_SPECIAL = frozenset("*?[]{},\\")
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _NAME_CHARS = _NAME_START | frozenset("0123456789")
@@ -157,6 +159,8 @@ def scan_word(raw: str) -> Word:
 
     Raises ``WordError`` for constructs that must be denied.
     """
+    if not _SPECIAL.search(raw):
+        return Word(text=raw, pattern=raw)  # the common case: nothing to remove or expand
     b = _Builder([], [])
     n = len(raw)
     i = 0

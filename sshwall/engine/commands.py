@@ -5,7 +5,8 @@ Pure functions: the same analysis and command set always give the same hits.
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+import fnmatch
+import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from sshwall.engine.paths import (
     escape,
     is_literal_path,
     normalise,
+    PatternSet,
     overlap,
 )
 from sshwall.engine.scripts import check_awk, check_sed
@@ -35,16 +37,40 @@ _OPERATOR_WORDS = {
 _CD = frozenset({"cd", "pushd", "popd"})
 _URL_RULE = ValueRule(kind="url")
 _UNKNOWN_FOLDER = "\\?unknown-folder"  # a literal segment no protected pattern names
-Protected = tuple[tuple[str, Segments, tuple[Segments, ...]], ...]
+
+
+class _Paths:
+    """A command set's path globs, compiled once: the patterns and the folders they lie in."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        named = tuple((text, normalise(text, None)) for text in patterns)
+        self.segments = dict(named)
+        self.direct = PatternSet(named)
+        self.folders = PatternSet(tuple((t, p) for t, segs in named for p in ancestor_prefixes(segs)))
+
+    def hits(self, segs: Segments, recursive: bool) -> list[str]:
+        found = self.direct.matches(segs)
+        if recursive:
+            found += [t for t in self.folders.matches(segs) if t not in found]
+        return found
 
 
 @lru_cache(maxsize=128)
-def _compile(patterns: tuple[str, ...]) -> Protected:
-    out = []
-    for text in patterns:
-        segs = normalise(text, None)
-        out.append((text, segs, ancestor_prefixes(segs)))
-    return tuple(out)
+def _compile(patterns: tuple[str, ...]) -> _Paths:
+    return _Paths(patterns)
+
+
+@lru_cache(maxsize=128)
+def _deny_regex(items: tuple[tuple[str, str], ...]) -> re.Pattern[str] | None:
+    parts = [f"(?P<d{i}>{fnmatch.translate(glob)})" for i, (glob, _) in enumerate(items)]
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _denied_program(items: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The reason a ``deny_programs`` glob gives for ``name``, or None."""
+    rx = _deny_regex(items)
+    m = rx.match(name) if rx is not None else None
+    return items[int(m.lastgroup[1:])][1] if m is not None and m.lastgroup else None
 
 
 def working_folder(cwd: object, analysis: Analysis) -> Segments | None:
@@ -127,10 +153,10 @@ class _Checker:
         name = self.resolve(argv[0])
         if name is None:
             return
-        for pattern, reason in self.cs.deny_programs.items():
-            if fnmatchcase(name, pattern):
-                self.deny("deny_programs", f"`{name}`: {reason}")
-                return
+        reason = _denied_program(tuple(self.cs.deny_programs.items()), name)
+        if reason is not None:
+            self.deny("deny_programs", f"`{name}`: {reason}")
+            return
         spec = self.cs.programs.get(name)
         if spec is None or (as_wrapper and not spec.wrapper):
             role = "as a wrapper " if as_wrapper and spec is not None else ""
@@ -208,20 +234,15 @@ class _Checker:
         return None
 
     def protected_hit(self, segs: Segments, recursive: bool) -> str | None:
-        hits = []
-        for text, pattern, prefixes in self.protected:
-            if overlap(segs, pattern) or (recursive and any(overlap(segs, p) for p in prefixes)):
-                if any(covered(segs, e[1]) for e in self.exceptions):
-                    continue
-                hits.append((text, pattern))
-        if not hits:
+        hits = self.protected.hits(segs, recursive)
+        if not hits or any(covered(segs, e) for e in self.exceptions.segments.values()):
             return None
         # Name the pattern that matches without guessing the unknown folder ('~', cwd), if any.
         known = (_UNKNOWN_FOLDER,) + segs[1:] if segs[:1] == (ANY,) else segs
-        return next((t for t, p in hits if overlap(known, p)), hits[0][0])
+        return next((t for t in hits if overlap(known, self.protected.segments[t])), hits[0])
 
     def writable_ok(self, segs: Segments) -> bool:
-        return is_literal_path(segs) and any(overlap(segs, w[1]) for w in self.writable)
+        return is_literal_path(segs) and bool(self.writable.direct.matches(segs))
 
 
 def check_url(rule: ValueRule, word: Word, what: str) -> str | None:

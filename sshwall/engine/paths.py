@@ -11,6 +11,7 @@ escapes for literal ``* ? [``; the segment ``**`` matches zero or more component
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 ANY = "**"
@@ -211,17 +212,30 @@ def overlap(a: Segments, b: Segments) -> bool:
     wildcard does not match a dot file); ``b`` is a policy pattern.
     """
 
-    @lru_cache(maxsize=None)
+    return _overlap(a, b)
+
+
+@lru_cache(maxsize=65536)
+def _overlap(a: Segments, b: Segments) -> bool:
+    memo: dict[tuple[int, int], bool] = {}
+
     def go(i: int, j: int) -> bool:
+        key = (i, j)
+        if key in memo:
+            return memo[key]
+        memo[key] = False  # cycles through '**' add nothing new
         if i == len(a) and j == len(b):
-            return True
-        if i < len(a) and a[i] == ANY and (go(i + 1, j) or (j < len(b) and go(i, j + 1))):
-            return True
-        if j < len(b) and b[j] == ANY and (go(i, j + 1) or (i < len(a) and go(i + 1, j))):
-            return True
-        if i < len(a) and j < len(b) and a[i] != ANY and b[j] != ANY:
-            return segment_overlap(a[i], b[j]) and not _hidden(a[i], b[j]) and go(i + 1, j + 1)
-        return False
+            result = True
+        elif i < len(a) and a[i] == ANY and (go(i + 1, j) or (j < len(b) and go(i, j + 1))):
+            result = True
+        elif j < len(b) and b[j] == ANY and (go(i, j + 1) or (i < len(a) and go(i + 1, j))):
+            result = True
+        elif i < len(a) and j < len(b) and a[i] != ANY and b[j] != ANY:
+            result = segment_overlap(a[i], b[j]) and not _hidden(a[i], b[j]) and go(i + 1, j + 1)
+        else:
+            result = False
+        memo[key] = result
+        return result
 
     return go(0, 0)
 
@@ -263,3 +277,50 @@ def covered(path: Segments, pattern: Segments) -> bool:
         tail = pattern[1:]
         return ANY not in tail and len(tail) <= len(path) - 1 and overlap(path[len(path) - len(tail):], tail)
     return False
+
+
+def _segment_regex(segment: str) -> str:
+    out = []
+    for kind, value in _tokens(segment):
+        if kind == "lit":
+            out.append(re.escape(str(value)))
+        elif kind == "any1":
+            out.append("[^/]")
+        elif kind == "star":
+            out.append("[^/]*")
+        else:
+            negated, chars = value  # type: ignore[misc]
+            body = "".join(re.escape(c) for c in sorted(chars))
+            out.append(f"[^/{body}]" if negated else f"[{body}]" if body else "(?!)")
+    return "".join(out)
+
+
+def pattern_regex(pattern: Segments) -> str:
+    """A regular expression over ``/a/b`` strings equivalent to a segment pattern."""
+    return "".join("(?:/[^/]+)*" if seg == ANY else "/" + _segment_regex(seg) for seg in pattern)
+
+
+class PatternSet:
+    """Named patterns compiled once; which of them a path may name.
+
+    Literal paths (the common case) are matched with one combined regular expression; paths
+    with globs or unknown folders fall back to the exact ``overlap`` reasoning.
+    """
+
+    def __init__(self, named: tuple[tuple[str, Segments], ...]) -> None:
+        self.named = named
+        parts = [f"(?P<p{i}>{pattern_regex(segs)})" for i, (_, segs) in enumerate(named)]
+        self._regexes = [re.compile(p) for p in parts]
+        self._any = re.compile("|".join(parts)) if parts else None
+
+    def matches(self, path: Segments) -> list[str]:
+        """Names of every pattern some path named by ``path`` matches."""
+        if not self.named:
+            return []
+        if is_literal_path(path):
+            text = "".join("/" + unescape(s) for s in path)
+            assert self._any is not None
+            if not self._any.fullmatch(text):
+                return []
+            return [name for (name, _), rx in zip(self.named, self._regexes) if rx.fullmatch(text)]
+        return [name for name, segs in self.named if overlap(path, segs)]

@@ -8,7 +8,6 @@ into an equivalent sshwall policy. The one import of PyYAML is here.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,11 @@ def embedded_rules() -> Path:
     In a source checkout that is ``rules/`` itself; an installed wheel carries it as the
     package ``sshwall._rules``.
     """
-    source = Path(__file__).resolve().parents[2] / "rules"
-    if (source / EMBEDDED_DEFAULT).is_file() or (source / "profiles").is_dir():
+    here = Path(__file__).resolve()
+    source = here.parents[2] / "rules"
+    if (source / EMBEDDED_DEFAULT).is_file():
         return source
-    return Path(str(resources.files("sshwall._rules")))
+    return here.parents[1] / "_rules"
 
 
 def default_policy_path() -> Path:
