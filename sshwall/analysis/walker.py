@@ -22,7 +22,7 @@ from sshwall.analysis.model import (
     WrapperUse,
 )
 from sshwall.analysis.words import WordError, scan_word
-from sshwall.analysis.wrappers import WrapperError, basename, find_exec_commands, unwrap_once
+from sshwall.analysis.wrappers import MAX_WRAPPERS, WrapperError, basename, find_exec_commands, unwrap_once
 
 _LIST_OPS = {";": "sequence", "\n": "sequence", "&": "background", "&&": "and", "||": "or"}
 _WORD_KINDS = {
@@ -30,7 +30,6 @@ _WORD_KINDS = {
     "ansi-c-quote": FindingKind.ANSI_C_QUOTE,
     "hidden-substitution": FindingKind.HIDDEN_SUBSTITUTION,
 }
-_MAX_WRAPPERS = 16
 
 # Re-analyses a ``sh -c`` script; injected by the entry point so prechecks apply to it too.
 Reanalyse = Callable[[str, int], Analysis]
@@ -244,7 +243,7 @@ class Walker:
         extra: bool,
         pos: int,
     ) -> None:
-        for _ in range(_MAX_WRAPPERS):
+        for _ in range(MAX_WRAPPERS):
             if argv and not self._name_ok(argv[0], pos):
                 break
             try:

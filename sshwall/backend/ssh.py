@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import select
+import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -139,6 +140,7 @@ def open_session(host: str, port: int, creds: Credentials, policy: HostKeyPolicy
     transport = client.get_transport()
     assert transport is not None  # connect() succeeded
     transport.set_keepalive(KEEPALIVE_S)
+    _no_delay(transport.sock)
     key = transport.get_remote_server_key()
     return SshSession(client, transport, key.get_name(), sha256_fingerprint(key.asbytes()))
 
@@ -246,6 +248,13 @@ class SshSession:
             chan.close()
             raise TargetError(f"cannot start a terminal: {exc}") from None
         return chan
+
+
+def _no_delay(sock: object) -> None:
+    # Each tool call is a few small request/response packets: Nagle's algorithm against the
+    # peer's delayed ACKs costs ~40 ms per exchange on an idle link.
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _keep(buffer: bytearray, chunk: bytes) -> None:

@@ -65,13 +65,7 @@ class _Chain:
         return name
 
     def known_long(self) -> set[str]:
-        out: set[str] = set()
-        for s in self.specs:
-            names = set(s.deny_flags) | set(s.value_flags) | set(s.values) | set(s.aliases)
-            if isinstance(s.flags, tuple):
-                names |= set(s.flags)
-            out |= {n for n in names if n.startswith("--")}
-        return out
+        return {n for n in _all_flags(self) if n.startswith("--")}
 
     def denied(self, name: str) -> bool:
         return any(name in s.deny_flags for s in self.specs)
@@ -92,19 +86,20 @@ class _Chain:
         return False
 
 
-def _resolve_long(chain: _Chain, name: str) -> tuple[str, str | None]:
-    """Resolve a long flag, GNU-style abbreviations included: (flag, problem)."""
+def _resolve_long(chain: _Chain, name: str) -> str:
+    """Resolve a long flag as GNU getopt does: an unambiguous prefix names the whole flag.
+
+    A prefix of any denied flag resolves to that flag, ambiguous or not.
+    """
     name = chain.canonical(name)
     known = chain.known_long()
     if name in known:
-        return name, None
+        return name
     matches = sorted(k for k in known if k.startswith(name))
     denied = [m for m in matches if chain.denied(chain.canonical(m))]
     if denied:
-        return denied[0], f"`{name}` abbreviates `{denied[0]}`"
-    if len(matches) == 1:
-        return chain.canonical(matches[0]), None
-    return name, None
+        return denied[0]
+    return chain.canonical(matches[0]) if len(matches) == 1 else name
 
 
 def _split_flag(chain: _Chain, w: Word) -> tuple[list[tuple[str, str | None]], bool]:
@@ -113,13 +108,11 @@ def _split_flag(chain: _Chain, w: Word) -> tuple[list[tuple[str, str | None]], b
     single = any(s.long_single_dash for s in chain.specs)
     if t.startswith("--") or single:
         name, eq, value = t.partition("=") if t.startswith("--") else (t, "", "")
-        if t.startswith("--"):
-            name, _ = _resolve_long(chain, name)
-        else:
-            name = chain.canonical(name)
+        name = _resolve_long(chain, name) if t.startswith("--") else chain.canonical(name)
         return [(name, value if eq else None)], not eq and chain.takes_value(name)
-    if t[1:].isdigit() and any(NUMERIC in (s.flags if isinstance(s.flags, tuple) else ()) or NUMERIC in s.values for s in chain.specs):
-        if chain.canonical(t) == t and not chain.takes_value(t) and t not in _all_flags(chain):
+    if t[1:].isdigit():
+        known = _all_flags(chain)
+        if NUMERIC in known and t not in known:
             return [(NUMERIC, t[1:])], False
     out: list[tuple[str, str | None]] = []
     for j, c in enumerate(t[1:], start=1):
@@ -135,7 +128,7 @@ def _split_flag(chain: _Chain, w: Word) -> tuple[list[tuple[str, str | None]], b
 def _all_flags(chain: _Chain) -> set[str]:
     names: set[str] = set()
     for s in chain.specs:
-        names |= set(s.deny_flags) | set(s.value_flags) | set(s.values)
+        names |= set(s.deny_flags) | set(s.value_flags) | set(s.values) | set(s.aliases)
         if isinstance(s.flags, tuple):
             names |= set(s.flags)
     return names
@@ -153,6 +146,10 @@ def _old_style(args: tuple[Word, ...], chain: _Chain) -> tuple[list[tuple[str, W
         else:
             flags.append((name, None))
     return flags, nxt
+
+
+def _restricts_flags(chain: _Chain) -> bool:
+    return any(s.flags != "any" or s.deny_flags for s in chain.specs)
 
 
 def _find_sub(spec: ProgramSpec, word: str) -> tuple[str, ProgramSpec] | None:
@@ -210,6 +207,8 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
             chain = chain.enter(found[1])
             visited.append(found[1])
             continue
+        if w.dynamic and _restricts_flags(chain):
+            res.problems.append(f"argument `{t}` is an expansion that could become a flag")
         operands.append(w)
     res.spec = chain.cur
     _check_flags(res, visited, seen)
