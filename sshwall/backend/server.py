@@ -9,9 +9,10 @@ JSON-RPC in stdio mode, logs go to stderr.
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
+
 import mcp_types as types
 import uvicorn
-from anyio import to_thread
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
@@ -19,7 +20,8 @@ import sshwall
 from sshwall.backend.config import BackendConfig
 from sshwall.backend.dispatch import call_tool
 from sshwall.backend.models import TOOLS, input_schema
-from sshwall.backend.state import BackendState
+from sshwall.backend.state import BackendState, in_thread
+from sshwall.backend.stdio import claimed_stdio
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def build_server(state: BackendState) -> Server[object]:
 
 
 async def _shutdown(state: BackendState) -> None:
-    await to_thread.run_sync(state.close)
+    await in_thread(state.close)
     log.info("backend stopped")
 
 
@@ -67,9 +69,12 @@ async def run_stdio(config: BackendConfig) -> None:
     state = BackendState(config=config)
     server = build_server(state)
     try:
-        async with stdio_server() as (read_stream, write_stream):
-            log.info("backend serving MCP over stdio")
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+        with claimed_stdio() as pipes:
+            # Our event-loop-driven pipes when possible; the SDK's thread-backed files otherwise.
+            streams = stdio_server(*cast("tuple[Any, Any]", pipes)) if pipes else stdio_server()
+            async with streams as (read_stream, write_stream):
+                log.info("backend serving MCP over stdio")
+                await server.run(read_stream, write_stream, server.create_initialization_options())
     finally:
         await _shutdown(state)
 
