@@ -1,0 +1,97 @@
+"""Tunnels really forward TCP (to an echo server on 127.0.0.1); terminals run a real PTY shell."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.mcp_client import BackendClient
+from tests.support.sshd import SshdServer, free_port
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(65536):
+            self.request.sendall(data)
+
+
+@pytest.fixture(scope="module")
+def echo_port() -> Iterator[int]:
+    """A TCP echo server on 127.0.0.1 (the tunnel's remote end, reached by sshd)."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def _roundtrip(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(payload)
+        received = b""
+        while len(received) < len(payload):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def test_tunnel_forwards_tcp(backend: BackendClient, conn: str, echo_port: int) -> None:
+    local_port = free_port()
+    reply = backend.ok("createTunnel", {"connectionId": conn, "localPort": local_port, "remoteHost": "127.0.0.1",
+                                        "remotePort": echo_port, "description": "echo"})
+    data = reply.data or {}
+    assert data["localHost"] == "127.0.0.1" and data["localPort"] == local_port
+    payload = bytes(range(256)) * 400
+    assert _roundtrip(local_port, payload) == payload
+    assert _roundtrip(local_port, b"again") == b"again"  # a second connection through the same tunnel
+    assert [t["tunnelId"] for t in (backend.ok("listTunnels").data or {})["tunnels"]] == [data["tunnelId"]]
+
+    backend.ok("closeTunnel", {"tunnelId": data["tunnelId"]})
+    with pytest.raises(OSError):
+        _roundtrip(local_port, b"closed?")
+    assert not (backend.ok("listTunnels").data or {})["tunnels"]
+    assert backend.call("closeTunnel", {"tunnelId": data["tunnelId"]}).is_error
+
+
+def test_tunnel_on_port_zero_and_unreachable_target(backend: BackendClient, conn: str, echo_port: int) -> None:
+    reply = backend.ok("createTunnel", {"connectionId": conn, "localPort": 0, "remoteHost": "127.0.0.1",
+                                        "remotePort": echo_port})
+    port = int((reply.data or {})["localPort"])
+    assert port > 0 and _roundtrip(port, b"zero") == b"zero"
+    backend.ok("closeTunnel", {"tunnelId": (reply.data or {})["tunnelId"]})
+
+    dead = backend.ok("createTunnel", {"connectionId": conn, "localPort": 0, "remoteHost": "127.0.0.1",
+                                       "remotePort": free_port()})
+    try:  # the tunnel accepts, the SSH host cannot connect, the connection is dropped
+        assert _roundtrip(int((dead.data or {})["localPort"]), b"x") == b""
+    except ConnectionResetError:
+        pass
+    assert "could not open" in backend.log_text()
+    backend.ok("closeTunnel", {"tunnelId": (dead.data or {})["tunnelId"]})
+    taken = backend.call("createTunnel", {"connectionId": conn, "localPort": echo_port,
+                                          "remoteHost": "127.0.0.1", "remotePort": echo_port})
+    assert taken.is_error and "cannot listen" in taken.text
+
+
+def test_terminal_session_runs_a_shell(backend: BackendClient, conn: str, sshd: SshdServer, remote_dir: str) -> None:
+    opened = backend.ok("mcp_ssh_mcp_createTerminalSession", {"connectionId": conn, "rows": 30, "cols": 100})
+    session = str((opened.data or {})["sessionId"])
+    assert session in (backend.ok("listActiveSessions").data or {})["terminals"]
+
+    out = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": "echo sshwall-$((6*7)); stty size\n"})
+    assert "sshwall-42" in out.text and "30 100" in out.text
+    backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": f"touch '{remote_dir}/from-pty'\n"})
+    assert sshd.path_exists(f"{remote_dir}/from-pty")
+
+    ended = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": "exit\n"})
+    if not (ended.data or {})["closed"]:
+        ended = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": ""})
+    assert (ended.data or {})["closed"] is True
+    assert backend.call("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": "x"}).is_error
