@@ -138,11 +138,6 @@ def test_check_policy_with_failing_example_exits_2(tmp_path: Path, capsys: pytes
     assert "1 example(s) fail" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an invalid regex in a policy (`match: '[x'`) raises re.error through the CLI "
-    "instead of a PolicyError, so `check` crashes instead of exiting 2",
-)
 def test_check_policy_with_bad_regex_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text(
@@ -351,11 +346,6 @@ def test_console_script_bad_policy(tmp_path: Path) -> None:
     assert f"{bad}:2: bogus" in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a policy with `interval: {min: .inf}` makes parse_duration raise OverflowError, "
-    "which the CLI does not catch: a traceback and exit 1 (the deny code) instead of exit 2",
-)
 def test_console_script_infinite_duration_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "inf.yaml"
     bad.write_text("version: 1\ntools:\n  backgroundExecute:\n    commands: any\n    interval: {min: .inf}\n")

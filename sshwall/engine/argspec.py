@@ -129,6 +129,8 @@ def _all_flags(chain: _Chain) -> set[str]:
     names: set[str] = set()
     for s in chain.specs:
         names |= set(s.deny_flags) | set(s.value_flags) | set(s.values) | set(s.aliases)
+        names |= set(s.recursive_flags) | set(s.first_operand_flags)
+        names |= {f for req in s.require_flags for f in req.split("|")}
         if isinstance(s.flags, tuple):
             names |= set(s.flags)
     return names

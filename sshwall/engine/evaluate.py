@@ -12,6 +12,7 @@ from typing import Any
 
 from sshwall.analysis import Analysis, analyse
 from sshwall.engine.commands import check_commands, working_folder
+from sshwall.engine.terminal import replay
 from sshwall.engine.paths import escape, is_literal_path, normalise, overlap
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
 from sshwall.policy.durations import format_duration
@@ -27,7 +28,6 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict, Mapping),
 }
 MAX_INTERVAL_MS = 366 * 86_400_000
-_CONTROL_KEYS = {"\x03": "ctrl-c", "\x04": "ctrl-d", "\x1a": "ctrl-z", "\x1b": "escape", "\x7f": "backspace"}
 
 
 def type_ok(value: Any, json_type: str) -> bool:
@@ -147,17 +147,14 @@ class _Evaluation:
             return
         cs_name = rule.terminal.commands
         cs = self.policy.commands[cs_name]
-        for ch in sorted(set(data)):
-            if (ord(ch) < 32 and ch not in "\r\n\t") or ch == "\x7f":
-                key = _CONTROL_KEYS.get(ch, f"control character {ch!r}")
-                if key not in rule.terminal.allow_control:
-                    self.deny(f"{rid}.terminal", f"terminal input contains {key}")
-                    return
-        lines = [ln for ln in data.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-        for line in lines:
-            cleaned = "".join(c for c in line if ord(c) >= 32 and c != "\x7f")
-            if cleaned.strip():
-                self.hits.extend(check_commands(cs_name, cs, analyse(cleaned, cs.max_length, cs.max_depth), None))
+        keys = replay(data, rule.terminal.allow_control)
+        if keys.problem is not None:
+            self.deny(f"{rid}.terminal", keys.problem)
+            return
+        # The unfinished line is checked too: a later keystroke may run it as it stands.
+        for line in (*keys.lines, keys.pending):
+            if line.strip():
+                self.hits.extend(check_commands(cs_name, cs, analyse(line, cs.max_length, cs.max_depth), None))
 
     def interval(self, rule: ToolRule, rid: str) -> None:
         prof = self.policy.profile.tools[self.call.name]

@@ -83,8 +83,12 @@ def _sed(text: str) -> str | None:
         if c in _SED_SAFE:
             while i < n and text[i].isdigit():
                 i += 1
-        elif c in _SED_LABEL or c in _SED_TEXT or c == "#":
-            while i < n and text[i] != "\n" and (c in _SED_TEXT or c == "#" or text[i] != ";"):
+        elif c in _SED_TEXT:
+            # a\, i\, c\ text runs to the first newline not escaped by a backslash.
+            while i < n and text[i] != "\n":
+                i += 2 if text[i] == "\\" else 1
+        elif c in _SED_LABEL or c == "#":
+            while i < n and text[i] != "\n" and (c == "#" or text[i] != ";"):
                 i += 1
         elif c in "sy":
             if i >= n or text[i] in "\n\\":

@@ -5,12 +5,14 @@ Stored as milliseconds (an int), because Mcp Ssh's intervals are milliseconds.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
 _UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+MAX_MS = 10 * 366 * 86_400_000
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 
 
@@ -19,14 +21,15 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("a duration is not a boolean")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return int(value * 1000)
-    if isinstance(value, str):
-        m = _PATTERN.match(value)
-        if m:
-            return int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
-    raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 15m, 24h, 500ms)")
+        ms = value * 1000
+    elif isinstance(value, str) and (m := _PATTERN.match(value)):
+        ms = float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    else:
+        raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 15m, 24h, 500ms)")
+    if not math.isfinite(ms) or ms < 0 or ms > MAX_MS:
+        raise ValueError(f"duration {value!r} is negative, not finite, or over ten years")
+    return int(ms)
+
 
 
 def format_duration(ms: int) -> str:

@@ -55,6 +55,12 @@ class _Doc:
                 self.data = json.loads(text)
             except json.JSONDecodeError as err:
                 raise PolicyError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
+            try:  # JSON is YAML: its composer gives the line of each node for error messages
+                node = yaml.compose(text, Loader=yaml.SafeLoader)
+            except yaml.YAMLError:
+                return
+            if node is not None:
+                self._index(node, ())
             return
         try:
             loader = yaml.SafeLoader(text)
@@ -141,9 +147,18 @@ def from_policylayer(data: dict[str, Any]) -> dict[str, Any]:
     unknown = set(data) - {"version", "default", "hide", "all_tools", "tools"}
     if unknown:
         raise PolicyError(f"PolicyLayer policy: unknown keys {sorted(unknown)}")
+    raw_tools = data.get("tools") or {}
+    hide = data.get("hide") or []
+    all_tools = data.get("all_tools") or {}
+    if not isinstance(raw_tools, dict) or not isinstance(all_tools, dict):
+        raise PolicyError("PolicyLayer policy: `tools` and `all_tools` must be objects")
+    if not isinstance(hide, list) or not all(isinstance(h, str) for h in hide):
+        raise PolicyError("PolicyLayer policy: `hide` must be a list of tool names")
     tools: dict[str, Any] = {}
-    for name, rule in (data.get("tools") or {}).items():
+    for name, rule in raw_tools.items():
         rule = rule or {}
+        if not isinstance(rule, dict):
+            raise PolicyError(f"PolicyLayer policy: tools.{name} must be an object")
         extra = set(rule) - _POLICYLAYER_TOOL_KEYS
         if extra:
             raise PolicyError(f"PolicyLayer policy: tools.{name}: unknown keys {sorted(extra)}")
@@ -153,7 +168,6 @@ def from_policylayer(data: dict[str, Any]) -> dict[str, Any]:
                 "write them as an sshwall YAML policy"
             )
         tools[name] = {"decision": "allow", "commands": "any", "limits": rule.get("limits", [])}
-    hide = data.get("hide") or []
     if "*" in hide:
         return {"version": 1, "profile": "mcp-ssh", "default": "deny", "hide_denied_tools": True}
     for name in hide:
@@ -165,7 +179,7 @@ def from_policylayer(data: dict[str, Any]) -> dict[str, Any]:
         "default": data.get("default", "deny"),
         "hide_denied_tools": bool(hide),
         "tools": tools,
-        "limits": (data.get("all_tools") or {}).get("limits", []),
+        "limits": all_tools.get("limits", []),
     }
 
 
@@ -177,7 +191,10 @@ def load_policy(path: str | Path) -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: a policy is a mapping, not {type(data).__name__}")
     if is_policylayer(data):
-        data = from_policylayer(data)
+        try:
+            data = from_policylayer(data)
+        except PolicyError as err:
+            raise PolicyError(f"{path}: {err}") from None
     data = dict(data)
     profile_ref = data.get("profile", "mcp-ssh")
     if not isinstance(profile_ref, (str, dict)):

@@ -61,7 +61,10 @@ class ValueRule(_Frozen):
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"not a regular expression: {err}") from None
         return value
 
 
@@ -167,7 +170,9 @@ class TerminalRule(_Frozen):
     """How terminal keystrokes are checked: each completed line as a command of a set."""
 
     commands: str
-    allow_control: tuple[str, ...] = Field(default=(), description="control keys allowed, e.g. ctrl-c")
+    allow_control: tuple[Literal["ctrl-c", "ctrl-d", "ctrl-l", "ctrl-u", "ctrl-z", "backspace"], ...] = Field(
+        default=(), description="control keys allowed; tab and escape never are (their effect is unknown)"
+    )
 
 
 class PathRules(_Frozen):
@@ -182,6 +187,33 @@ class TunnelRule(_Frozen):
 
     remote: tuple[str, ...] = Field(default=(), description="'host:port' or 'host:lo-hi' globs")
     local_ports: tuple[str, ...] = Field(default=(), description="'port' or 'lo-hi'")
+
+    @field_validator("remote")
+    @classmethod
+    def _remote(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            host, sep, ports = item.rpartition(":")
+            if not sep or not host:
+                raise ValueError(f"{item!r}: write host:port or host:lo-hi")
+            _port_range(ports)
+        return value
+
+    @field_validator("local_ports")
+    @classmethod
+    def _local(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            _port_range(item)
+        return value
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    lo, _, hi = text.partition("-")
+    if not lo.isdigit() or not (hi or lo).isdigit():
+        raise ValueError(f"{text!r} is not a port or a port range lo-hi")
+    first, last = int(lo), int(hi or lo)
+    if not 0 < first <= last <= 65535:
+        raise ValueError(f"{text!r} is not a port range within 1-65535")
+    return first, last
 
 
 ToolDecision = Literal["allow", "prompt", "deny", "hide"]

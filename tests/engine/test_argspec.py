@@ -392,11 +392,6 @@ def test_no_implied_operand_without_recursion() -> None:
     assert uses(parse(GREP, "needle", name="grep")) == [("pattern", "needle", False)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: recursive_flags are not among the long flags GNU abbreviations resolve to "
-    "(_Chain.known_long), so `grep --recur` is not seen as recursive",
-)
 def test_abbreviated_recursive_flag_marks_reads() -> None:
     res = parse(GREP, "--recur", "needle", "/home", name="grep")
     assert uses(res) == [("pattern", "needle", False), ("read", "/home", True)]

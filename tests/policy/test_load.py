@@ -246,11 +246,6 @@ def test_unknown_field_in_json_names_field(tmp_path: Path) -> None:
     assert "tools.listConnections.bogus" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: JSON policies are not indexed by line, so schema errors in a .json policy name "
-    "no line number (load.py promises file, line and field for YAML or JSON)",
-)
 def test_unknown_field_in_json_names_line(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     path.write_text('{"version": 1,\n "tools": {\n  "listConnections": {"decision": "allow", "bogus": 1}}}\n')
@@ -366,11 +361,6 @@ def test_bad_duration_in_a_policy(tmp_path: Path, value: str) -> None:
     assert "tools.backgroundExecute.interval.min" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_duration(float('inf')) raises OverflowError, which pydantic does not wrap, "
-    "so a policy with `interval: {min: .inf}` escapes load_policy as a raw OverflowError",
-)
 def test_infinite_duration_in_a_policy(tmp_path: Path) -> None:
     path = write(tmp_path, "version: 1\ntools:\n  backgroundExecute:\n    commands: any\n    interval: {min: .inf}\n")
     msg = load_error(path)
@@ -471,11 +461,6 @@ def test_unknown_host_group_command_set(tmp_path: Path) -> None:
     assert "hosts.web.commands" in load_error(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ValueRule._regex lets re.error escape (it is not a ValueError), so a policy with "
-    "`match: '[unclosed'` raises a raw re.error from load_policy instead of a PolicyError",
-)
 def test_bad_regex_in_value_rule(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -176,11 +176,6 @@ def test_translation_shape() -> None:
     assert out["default"] == "deny"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: from_policylayer assumes `tools` is a mapping, `hide` a list and `all_tools` a "
-    "mapping; other shapes raise AttributeError/TypeError instead of PolicyError",
-)
 @pytest.mark.parametrize(
     "data",
     [
