@@ -186,6 +186,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             from sshwall.backend.command import main as backend_main
 
             return backend_main(list(args.rest))
+        if args.cmd == "audit":
+            from sshwall.audit.command import main as audit_main
+
+            return audit_main(list(args.rest), out=out)
         raise UsageError(f"`sshwall {args.cmd}` is not built yet")
     except (PolicyError, UsageError) as err:
         sys.stderr.write(f"sshwall: {err}\n")

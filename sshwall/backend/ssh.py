@@ -169,7 +169,7 @@ class SshSession:
             raise TargetError("the SSH connection is closed; connect again")
         try:
             return self._transport.open_session(timeout=CONNECT_TIMEOUT_S)
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, EOFError) as exc:
             raise TargetError(f"cannot open an SSH channel: {exc}") from None
 
     def exec(self, command: str, timeout_s: float) -> ExecResult:
@@ -198,7 +198,7 @@ class SshSession:
                         raise _timeout(timeout_s)
                     select.select([chan], [], [], remaining)
             status = chan.recv_exit_status()
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(f"command failed on the SSH connection: {exc}") from None
         finally:
             chan.close()
@@ -235,7 +235,7 @@ class SshSession:
             return self._transport.open_channel(
                 "direct-tcpip", (remote_host, remote_port), origin, timeout=CONNECT_TIMEOUT_S
             )
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(f"the SSH host could not open {remote_host}:{remote_port}: {exc}") from None
 
     def open_shell(self, term: str, cols: int, rows: int) -> Stream:
@@ -244,9 +244,10 @@ class SshSession:
         try:
             chan.get_pty(term=term, width=cols, height=rows)
             chan.invoke_shell()
-        except paramiko.SSHException as exc:
+        except (paramiko.SSHException, EOFError) as exc:
             chan.close()
-            raise TargetError(f"cannot start a terminal: {exc}") from None
+            why = str(exc) or "the server closed the channel (PTY refused?)"
+            raise TargetError(f"cannot start a terminal: {why}") from None
         return chan
 
 

@@ -140,7 +140,7 @@ class _Checker:
         elif target.literal and normalise(target.pattern, None) == ("dev", "null"):
             kind, use = "devnull", None
         elif r.op == "<":
-            kind, use = "read", Use("read", target, f"input redirect `<`")
+            kind, use = "read", Use("read", target, "input redirect `<`")
         else:
             kind, use = "write", Use("write", target, f"output redirect `{r.op}`")
         if kind not in self.cs.redirects:
