@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
 import threading
@@ -81,7 +82,12 @@ def test_tunnel_on_port_zero_and_unreachable_target(backend: BackendClient, conn
 
 
 def test_terminal_session_runs_a_shell(backend: BackendClient, conn: str, sshd: SshdServer, remote_dir: str) -> None:
-    opened = backend.ok("mcp_ssh_mcp_createTerminalSession", {"connectionId": conn, "rows": 30, "cols": 100})
+    opened = backend.call("mcp_ssh_mcp_createTerminalSession", {"connectionId": conn, "rows": 30, "cols": 100})
+    if opened.is_error and os.geteuid() != 0 and "chown(/dev/pts" in sshd.log_path.read_text():
+        # An unprivileged sshd can only hand out a PTY if devpts already gives it the tty group
+        # (mount option gid=5); this machine's devpts does not.
+        pytest.skip("unprivileged sshd cannot set up a PTY on this machine (devpts without gid=5)")
+    assert not opened.is_error, opened.text
     session = str((opened.data or {})["sessionId"])
     assert session in (backend.ok("listActiveSessions").data or {})["terminals"]
 

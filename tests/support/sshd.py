@@ -229,15 +229,20 @@ class SshdFactory:
                 server.check("true")
             except Exception as exc:
                 self.stop(server)
+                log = _log_tail(server.log_path)
+                hint = ""
+                if "account is locked" in log:
+                    # UsePAM no (needed to run unprivileged) makes sshd refuse "!" passwords.
+                    hint = f"\nhint: unlock key logins with `usermod -p '*' {user}` (no password is set)"
                 raise SshdStartError(
-                    f"sshd {name} is up but the fixture key cannot log in as {user}: {exc}\n"
-                    f"{_log_tail(server.log_path)}"
+                    f"sshd {name} is up but the fixture key cannot log in as {user}: {exc}{hint}\n{log}"
                 ) from exc
             return server
         raise SshdStartError(last_error)
 
     def _launch(self, workdir: Path, user: str, port: int) -> subprocess.Popen[bytes]:
         config = Template(CONFIG_TEMPLATE.read_text()).substitute(
+            listen_address="127.0.0.1",
             port=port,
             user=user,
             host_key=workdir / "host_ed25519",
