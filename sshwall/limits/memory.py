@@ -101,17 +101,19 @@ class MemoryLimiter:
 def _retry_after(events: list[int], request: LimitRequest, now_ms: int) -> int | None | bool:
     """``False`` when ``request`` has room; else ms until it has (``None``: never, max 0).
 
-    Events stamped after ``now_ms`` (another replica's clock ahead of ours) count as inside
-    the window: skew can make a cap stricter, never looser.
+    The window is full exactly when the max-th newest event is still inside it, and it has
+    room again when that event leaves: one look, whatever the number of events. Events
+    stamped after ``now_ms`` (another replica's clock ahead of ours) count as inside the
+    window: clock skew can make a cap stricter, never looser.
     """
-    first = bisect_right(events, now_ms - request.window_ms)
-    count = len(events) - first
-    if count < request.max:
-        return False
     if request.max == 0:
         return None
-    # Room appears when all but max-1 of the events in the window have left it.
-    return events[first + count - request.max] + request.window_ms - now_ms
+    if len(events) < request.max:
+        return False
+    mth_newest = events[-request.max]
+    if mth_newest <= now_ms - request.window_ms:
+        return False
+    return mth_newest + request.window_ms - now_ms
 
 
 class MemoryTaskRegistry:

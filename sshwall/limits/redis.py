@@ -2,10 +2,11 @@
 
 The only module that imports the ``redis`` client. Every operation is one Lua script
 (``redis_scripts``) run with EVALSHA, so it is atomic on the server. Errors of the client are
-translated here into ``StateError`` naming the server. Each operation is bounded: connecting
-and every read time out after ``timeout_s``; a connection found dead is re-opened once (a
-pooled connection that died with a Redis restart), a timeout is never retried. So an operation
-fails within about three timeouts at worst, and the caller denies.
+translated here into ``StateError`` naming the server. Each operation is bounded: waiting for
+a pooled connection, connecting and every read time out after ``timeout_s``; a connection
+found dead is re-opened once (a pooled connection that died with a Redis restart), a timeout is
+never retried (the script may have run). So an operation fails within a few timeouts at worst,
+and the caller denies.
 
 Recovery needs nothing from the caller: a failed connection is dropped, idle pooled connections
 are dropped with it, and the next operation opens a fresh one; scripts are loaded again if a

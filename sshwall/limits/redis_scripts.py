@@ -43,14 +43,15 @@ for j = 1, tonumber(ARGV[base]) do
   local log = KEYS[2 * tonumber(ARGV[o + 1]) - 1]
   local window = tonumber(ARGV[o + 2])
   local cap = tonumber(ARGV[o + 3])
-  local since = string.format('(%d', now - window)
-  local count = redis.call('ZCOUNT', log, since, '+inf')
-  if count >= cap then
-    local retry = -1
-    if cap > 0 then
-      local e = redis.call('ZRANGEBYSCORE', log, since, '+inf', 'WITHSCORES', 'LIMIT', count - cap, 1)
-      retry = tonumber(e[2]) + window - now
-    end
+  -- Full exactly when the cap-th newest event is inside the window; room when it leaves.
+  local retry = nil
+  if cap == 0 then
+    retry = -1
+  else
+    local e = redis.call('ZRANGE', log, -cap, -cap, 'WITHSCORES')
+    if e[2] and tonumber(e[2]) > now - window then retry = tonumber(e[2]) + window - now end
+  end
+  if retry then
     if worst == nil or (worst_retry ~= -1 and (retry == -1 or retry > worst_retry)) then
       worst, worst_retry = j, retry
     end
