@@ -48,10 +48,31 @@ def _build_parser() -> argparse.ArgumentParser:
     test.add_argument("corpus", nargs="*", type=Path, help="JSONL files of {tool, arguments, expect}")
     test.add_argument("--verbose", "-v", action="store_true", help="list passing cases too")
 
-    for name in ("serve", "backend", "demo", "verify", "audit", "replay"):
-        later = sub.add_parser(name, help=f"{name} (see README)")
-        later.add_argument("rest", nargs=argparse.REMAINDER)
+    for name, text in _DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+# Subcommands with their own argument parsers: everything after the name is theirs.
+_DELEGATED = {
+    "serve": "serve the firewall in front of an SSH MCP server (stdio or --listen HTTP)",
+    "backend": "the built-in SSH MCP server (no policy checks: put sshwall in front of it)",
+    "audit": "verify or tail an audit log",
+}
+
+
+def _delegate(name: str, rest: list[str], out: TextIO) -> int:
+    if name == "serve":
+        from sshwall.proxy.serve import main as serve_main
+
+        return serve_main(rest)
+    if name == "backend":
+        from sshwall.backend.command import main as backend_main
+
+        return backend_main(rest)
+    from sshwall.audit.command import main as audit_main
+
+    return audit_main(rest, out=out)
 
 
 def _load(path: Path | None, check_examples: bool = True) -> Policy:
@@ -176,6 +197,13 @@ def _test(args: argparse.Namespace, out: TextIO) -> int:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the CLI; returns the exit code."""
     out = out or sys.stdout
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        try:
+            return _delegate(argv[0], argv[1:], out)
+        except SshwallError as err:
+            sys.stderr.write(f"sshwall {argv[0]}: {err}\n")
+            return EXIT_USAGE
     args = _build_parser().parse_args(argv)
     try:
         if args.cmd == "check":
@@ -186,10 +214,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             from sshwall.backend.command import main as backend_main
 
             return backend_main(list(args.rest))
-        if args.cmd == "audit":
-            from sshwall.audit.command import main as audit_main
-
-            return audit_main(list(args.rest), out=out)
         raise UsageError(f"`sshwall {args.cmd}` is not built yet")
     except (PolicyError, UsageError) as err:
         sys.stderr.write(f"sshwall: {err}\n")

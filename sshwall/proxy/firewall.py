@@ -1,0 +1,135 @@
+"""The firewall between a client and an upstream: decide, audit, then forward or refuse.
+
+Transport-free: the frontends (the stdio relay, the SDK frontend for HTTP and the 2026-07-28
+era) hand it decoded ``tools/call`` params and get the result dict to send back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sshwall.audit import AuditLog, decision_event, outcome_event, secret_argument_names
+from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate
+from sshwall.errors import SshwallError, UpstreamError
+from sshwall.policy import Policy
+from sshwall.proxy.jsonrpc import tool_error
+
+log = logging.getLogger("sshwall.firewall")
+
+Forward = Callable[[str, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the identity whose grant applies, and the MCP session."""
+
+    identity: str = "local"
+    session: str = "stdio"
+
+
+def denial_text(verdict: Verdict) -> str:
+    """The text a denied call returns: first line ``sshwall: denied (rule ID): reason``."""
+    hits = verdict.deciding or (Hit("default", Decision.DENY, "denied"),)
+    what = "denied" if verdict.decision == Decision.DENY else "denied: approval required"
+    lines = [f"sshwall: {what} (rule {hits[0].rule}): {hits[0].reason}"]
+    lines += [f"also (rule {h.rule}): {h.reason}" for h in hits[1:]]
+    return "\n".join(lines)
+
+
+class Firewall:
+    """Decides each tool call under a policy, writes the audit record, forwards allowed calls."""
+
+    def __init__(self, policy: Policy, forward: Forward, audit: AuditLog | None = None) -> None:
+        self.policy = policy
+        self.forward = forward
+        self.audit = audit
+
+    def decide(self, name: Any, arguments: Any) -> Verdict:
+        """The policy's verdict on one call (pure)."""
+        if not isinstance(name, str) or not name:
+            return Verdict.of([Hit("input.malformed", Decision.DENY, "tools/call without a tool name")])
+        if arguments is None:
+            arguments = {}
+        return evaluate(self.policy, ToolCall(name, arguments))
+
+    async def call_tool(self, params: Mapping[str, Any], caller: Caller, request_id: Any = None) -> Any:
+        """Decide, audit, and forward one ``tools/call``; returns the result to send back."""
+        started = time.perf_counter()
+        name = params.get("name") if isinstance(params, Mapping) else None
+        arguments = params.get("arguments") if isinstance(params, Mapping) else None
+        verdict = self.decide(name, arguments)
+        decided_ms = (time.perf_counter() - started) * 1000
+        tool = name if isinstance(name, str) else repr(name)
+        forwarded = verdict.decision == Decision.ALLOW
+        ref = self._record(
+            decision_event(
+                tool=tool,
+                arguments=arguments if isinstance(arguments, Mapping) else {"(arguments)": arguments},
+                decision=verdict.decision.value,
+                rules=verdict.rules,
+                reasons=verdict.reasons,
+                identity=caller.identity,
+                latency_ms=round(decided_ms, 3),
+                upstream="pending" if forwarded else "not-forwarded",
+                secret_names=self._secrets(tool),
+                request_id=request_id,
+            )
+        )
+        if ref is None:
+            return tool_error("sshwall: denied (rule audit.unavailable): the audit log cannot be written, so nothing is forwarded")
+        if not forwarded:
+            return tool_error(denial_text(verdict), {"sshwall": verdict.to_json()})
+        try:
+            result = await self.forward("tools/call", dict(params))
+        except UpstreamError as err:
+            self._outcome(ref, tool, "error", started, str(err), caller, request_id)
+            raise
+        failed = isinstance(result, Mapping) and bool(result.get("isError"))
+        self._outcome(ref, tool, "tool-error" if failed else "ok", started, None, caller, request_id)
+        return result
+
+    def visible_tools(self, tools: list[Any]) -> list[Any]:
+        """The upstream's tool list minus what the policy hides."""
+        out = []
+        for tool in tools:
+            name = tool.get("name") if isinstance(tool, Mapping) else None
+            rule = self.policy.tools.get(name) if isinstance(name, str) else None
+            if rule is not None and rule.decision == "hide":
+                continue
+            hidden_by_default = rule is None and self.policy.default == Decision.DENY
+            if self.policy.hide_denied_tools and (hidden_by_default or (rule is not None and rule.decision == "deny")):
+                continue
+            out.append(tool)
+        return out
+
+    def _secrets(self, tool: str) -> set[str]:
+        return secret_argument_names(self.policy.profile.tools.get(tool))
+
+    def _record(self, event: Mapping[str, object]) -> int | None:
+        """Append to the audit log; the record's seq, 0 without a log, None when writing failed."""
+        if self.audit is None:
+            return 0
+        try:
+            return int(self.audit.append(event).seq)
+        except (SshwallError, OSError) as err:
+            log.error("audit log write failed: %s", err)
+            return None
+
+    def _outcome(self, ref: int, tool: str, upstream: str, started: float, detail: str | None, caller: Caller, request_id: Any) -> None:
+        if self.audit is None:
+            return
+        self._record(
+            outcome_event(
+                ref=ref,
+                tool=tool,
+                upstream=upstream,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                detail=detail,
+                identity=caller.identity,
+                request_id=request_id,
+            )
+        )

@@ -1,0 +1,133 @@
+"""JSON-RPC 2.0 frames as plain dicts: decoding with size and depth bounds, and building replies.
+
+The gateway reads only what the firewall needs (method, id, tool name, arguments) and passes
+everything else through as it came.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Message = dict[str, Any]
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+UPSTREAM_ERROR = -32000  # implementation-defined server error: the upstream failed
+
+
+class FrameError(ValueError):
+    """A frame that is not a JSON-RPC 2.0 message; ``code`` is the JSON-RPC error code."""
+
+    def __init__(self, code: int, message: str, msg_id: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.msg_id = msg_id
+
+
+def decode(line: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> Message:
+    """Decode one frame, or raise ``FrameError`` saying precisely what is wrong."""
+    if len(line) > max_bytes:
+        raise FrameError(INVALID_REQUEST, f"message of {len(line)} bytes is over the limit of {max_bytes}")
+    try:
+        msg = json.loads(line)
+    except RecursionError:
+        raise FrameError(PARSE_ERROR, "message nests too deeply") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise FrameError(PARSE_ERROR, f"not JSON: {err}") from None
+    if not isinstance(msg, dict):
+        raise FrameError(INVALID_REQUEST, f"a message is a JSON object, not {type(msg).__name__}")
+    msg_id = msg.get("id")
+    if msg.get("jsonrpc") != "2.0":
+        raise FrameError(INVALID_REQUEST, 'missing "jsonrpc": "2.0"', msg_id)
+    if "method" in msg:
+        if not isinstance(msg["method"], str):
+            raise FrameError(INVALID_REQUEST, "method must be a string", msg_id)
+        if "params" in msg and not isinstance(msg["params"], (dict, list)):
+            raise FrameError(INVALID_REQUEST, "params must be an object or an array", msg_id)
+    elif "result" not in msg and "error" not in msg:
+        raise FrameError(INVALID_REQUEST, "neither a request, a notification nor a response", msg_id)
+    bad_id = isinstance(msg_id, bool) or not isinstance(msg_id, (str, int, type(None)))
+    if "id" in msg and (bad_id or (msg_id is None and "method" in msg)):
+        raise FrameError(INVALID_REQUEST, "id must be a string or an integer")
+    return msg
+
+
+def encode(msg: Message) -> bytes:
+    """One frame, newline-terminated (the stdio transport's framing)."""
+    return json.dumps(msg, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def is_request(msg: Message) -> bool:
+    """A request has a method and an id."""
+    return "method" in msg and "id" in msg
+
+
+def is_notification(msg: Message) -> bool:
+    """A notification has a method and no id."""
+    return "method" in msg and "id" not in msg
+
+
+def error(msg_id: Any, code: int, message: str, data: Any = None) -> Message:
+    """A JSON-RPC error response."""
+    err: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": msg_id, "error": err}
+
+
+def result(msg_id: Any, value: Any) -> Message:
+    """A JSON-RPC success response."""
+    return {"jsonrpc": "2.0", "id": msg_id, "result": value}
+
+
+def tool_error(text: str, structured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``tools/call`` result the model can read: ``isError: true`` with one text block."""
+    out: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": True}
+    if structured is not None:
+        out["structuredContent"] = structured
+    return out
+
+
+class LineReader:
+    """Newline-framed reading with a size bound that never buffers more than the bound.
+
+    An over-long frame is dropped up to its newline and reported as ``None`` from
+    ``next_frame`` (so the caller can answer it with an error and go on).
+    """
+
+    def __init__(self, read: Callable[[int], Awaitable[bytes]], max_bytes: int = MAX_FRAME_BYTES) -> None:
+        self._read = read
+        self._max = max_bytes
+        self._buf = bytearray()
+        self._eof = False
+
+    async def next_frame(self) -> bytes | None:
+        """The next frame without its newline; ``None`` for an over-long one; EOFError at the end."""
+        overflow = False
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                frame = bytes(self._buf[:nl])
+                del self._buf[: nl + 1]
+                if overflow or len(frame) > self._max:
+                    return None
+                return frame
+            if len(self._buf) > self._max:
+                overflow = True
+                self._buf.clear()
+            if self._eof:
+                if self._buf and not overflow:
+                    frame = bytes(self._buf)
+                    self._buf.clear()
+                    return frame
+                raise EOFError
+            chunk = await self._read(65536)
+            if not chunk:
+                self._eof = True
+            self._buf += chunk

@@ -1,0 +1,136 @@
+"""The stdio relay: a legacy-era client on stdin/stdout in front of a stdio upstream.
+
+Frames are relayed as they are; only ``tools/call`` (decided by the firewall) and
+``tools/list`` (filtered) are read. Requests run concurrently, and everything else
+(initialize, ping, notifications, progress, cancellation, resources, prompts, the upstream's own
+requests to the client) passes through with ids mapped. Malformed client frames get JSON-RPC
+errors; an upstream failure fails only the requests it touches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sshwall.errors import UpstreamError
+from sshwall.proxy.firewall import Caller, Firewall
+from sshwall.proxy.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    UPSTREAM_ERROR,
+    FrameError,
+    LineReader,
+    Message,
+    decode,
+    encode,
+    error,
+    is_request,
+    result,
+)
+from sshwall.proxy.upstream import RpcError, StdioUpstream
+
+log = logging.getLogger("sshwall.relay")
+
+Write = Callable[[bytes], Awaitable[None]]
+
+
+class StdioRelay:
+    """Relays one client connection to one upstream through the firewall."""
+
+    def __init__(self, firewall: Firewall, upstream: StdioUpstream, write: Write, caller: Caller) -> None:
+        self.firewall = firewall
+        self.upstream = upstream
+        self._write = write
+        self.caller = caller
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._to_client_ids = itertools.count(1)
+        self._upstream_requests: dict[str, Any] = {}  # our id toward the client -> upstream's id
+
+    async def send(self, msg: Message) -> None:
+        """Write one frame to the client."""
+        await self._write(encode(msg))
+
+    async def run(self, reader: LineReader) -> None:
+        """Serve until the client closes its side; then let in-flight requests finish."""
+        while True:
+            try:
+                frame = await reader.next_frame()
+            except EOFError:
+                break
+            if frame is None:
+                await self.send(error(None, INVALID_REQUEST, "message over the size limit; dropped"))
+                continue
+            if not frame.strip():
+                continue
+            try:
+                msg = decode(frame)
+            except FrameError as err:
+                await self.send(error(err.msg_id, err.code, str(err)))
+                continue
+            await self.dispatch(msg)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.upstream.timeout)
+
+    async def dispatch(self, msg: Message) -> None:
+        """Route one client frame."""
+        if is_request(msg):
+            task = asyncio.create_task(self._request(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif "method" in msg:
+            await self._notification(msg)
+        else:
+            await self._response(msg)
+
+    async def _request(self, msg: Message) -> None:
+        msg_id, method, params = msg["id"], msg["method"], msg.get("params")
+        try:
+            if method == "initialize":
+                value = await self.upstream.initialize(params if params is not None else {})
+            elif method == "tools/call":
+                value = await self.firewall.call_tool(params or {}, self.caller, msg_id)
+            elif method == "tools/list":
+                value = await self.upstream.request(method, params, client_id=msg_id)
+                if isinstance(value, dict) and isinstance(value.get("tools"), list):
+                    value = {**value, "tools": self.firewall.visible_tools(value["tools"])}
+            else:
+                value = await self.upstream.request(method, params, client_id=msg_id)
+            await self.send(result(msg_id, value))
+        except RpcError as err:
+            await self.send({"jsonrpc": "2.0", "id": msg_id, "error": err.error})
+        except UpstreamError as err:
+            await self.send(error(msg_id, UPSTREAM_ERROR, f"sshwall: upstream failed: {err}"))
+        except Exception as err:  # noqa: BLE001 - answer, never crash the gateway
+            log.exception("request %s failed", method)
+            await self.send(error(msg_id, INTERNAL_ERROR, f"sshwall: internal error: {type(err).__name__}"))
+
+    async def _notification(self, msg: Message) -> None:
+        method = msg["method"]
+        params = msg.get("params")
+        if method == "notifications/cancelled" and isinstance(params, dict):
+            await self.upstream.cancel(params.get("requestId"), params.get("reason"))
+        elif method == "notifications/initialized":
+            return  # the upstream got its own when the handshake ran
+        else:
+            await self.upstream.notify(method, params)
+
+    async def _response(self, msg: Message) -> None:
+        upstream_id = self._upstream_requests.pop(str(msg.get("id")), None)
+        if upstream_id is None:
+            log.warning("client answered an unknown request id %r", msg.get("id"))
+            return
+        try:
+            await self.upstream.respond({**msg, "id": upstream_id})
+        except UpstreamError as err:
+            log.warning("cannot pass the client's answer on: %s", err)
+
+    async def from_upstream(self, msg: Message) -> None:
+        """A notification or request the upstream sends to the client."""
+        if is_request(msg):
+            our_id = f"sshwall-{next(self._to_client_ids)}"
+            self._upstream_requests[our_id] = msg["id"]
+            msg = {**msg, "id": our_id}
+        await self.send(msg)

@@ -1,0 +1,98 @@
+"""``sshwall serve``: the gateway process.
+
+    sshwall serve --rules FILE [--audit FILE] [--listen HOST:PORT] -- UPSTREAM_CMD [ARGS...]
+
+Without an upstream command the built-in backend (``sshwall backend``) is the upstream;
+``--backend-arg`` passes options to it. The client side is stdio unless ``--listen`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sshwall.audit import AuditLog
+from sshwall.engine import load_checked
+from sshwall.policy import default_policy_path
+from sshwall.proxy.firewall import Caller, Firewall
+from sshwall.proxy.jsonrpc import MAX_FRAME_BYTES, LineReader, Message
+from sshwall.proxy.relay import StdioRelay
+from sshwall.proxy.upstream import StdioUpstream
+
+log = logging.getLogger("sshwall.serve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sshwall serve`` options."""
+    p = argparse.ArgumentParser(prog="sshwall serve", description="Serve the firewall in front of an SSH MCP server.")
+    p.add_argument("--rules", type=Path, default=None, help="policy file (default: embedded readonly-ops)")
+    p.add_argument("--audit", type=Path, default=None, help="append the audit log to this JSONL file")
+    p.add_argument("--audit-fsync", action="store_true", help="fsync every audit record (slower, survives power loss)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="serve streamable HTTP instead of stdio")
+    p.add_argument("--upstream-url", metavar="URL", help="a streamable-HTTP upstream instead of a command")
+    p.add_argument("--identity", default=os.environ.get("SSHWALL_IDENTITY", "local"),
+                   help="identity whose grant the stdio client uses (default: local)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds an upstream request may take")
+    p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024,
+                   help="largest client message accepted (default 4 MiB)")
+    p.add_argument("--backend-arg", action="append", default=[], metavar="ARG",
+                   help="option for the built-in backend (repeatable), e.g. --backend-arg=--known-hosts=FILE")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("upstream", nargs=argparse.REMAINDER, help="-- UPSTREAM_CMD [ARGS...]")
+    return p
+
+
+def upstream_argv(args: argparse.Namespace) -> list[str]:
+    """The upstream command: the one given, or the built-in backend."""
+    cmd = list(args.upstream)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    return cmd or [sys.executable, "-m", "sshwall.backend", *args.backend_arg]
+
+
+async def serve_stdio(args: argparse.Namespace) -> int:
+    """Serve one client on stdin/stdout."""
+    policy = load_checked(args.rules or default_policy_path())
+    audit = AuditLog(args.audit, fsync=args.audit_fsync) if args.audit else None
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    out = sys.stdout.buffer
+    write_lock = asyncio.Lock()
+
+    async def write(data: bytes) -> None:
+        async with write_lock:
+            out.write(data)
+            out.flush()
+
+    relay: StdioRelay | None = None
+
+    async def from_upstream(msg: Message) -> None:
+        if relay is not None:
+            await relay.from_upstream(msg)
+
+    upstream = StdioUpstream(upstream_argv(args), on_message=from_upstream, timeout=args.timeout)
+    firewall = Firewall(policy, upstream.request, audit)
+    relay = StdioRelay(firewall, upstream, write, Caller(identity=args.identity, session="stdio"))
+    try:
+        await relay.run(LineReader(stdin.read, min(args.max_message_bytes, MAX_FRAME_BYTES)))
+    finally:
+        await upstream.close()
+        if audit is not None:
+            audit.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``sshwall serve``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="sshwall %(levelname)s %(name)s: %(message)s")
+    if args.listen or args.upstream_url:
+        from sshwall.proxy.sdk import serve_sdk
+
+        return asyncio.run(serve_sdk(args))
+    return asyncio.run(serve_stdio(args))
