@@ -100,6 +100,9 @@ class _Runner:
         with self._lock:
             return self.status
 
+    def signal(self) -> None:
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if threading.current_thread() is not self._thread:
@@ -139,6 +142,8 @@ class BackgroundTasks:
         """Stop every task; returns how many there were."""
         with self._lock:
             runners, self._runners = list(self._runners.values()), {}
+        for runner in runners:  # all stop at once, then wait for runs in flight
+            runner.signal()
         for runner in runners:
             runner.stop()
         return len(runners)

@@ -112,37 +112,39 @@ def open_session(host: str, port: int, creds: Credentials, policy: HostKeyPolicy
             except (OSError, paramiko.SSHException) as exc:
                 raise TargetError(f"cannot read known_hosts file {path}: {exc}") from None
     client.set_missing_host_key_policy(_PolicyAdapter(policy, host, port))
-    where = f"{creds.username}@{host}:{port}"
     try:
         client.connect(
             host, port=port, username=creds.username, password=creds.password, pkey=pkey,
             allow_agent=False, look_for_keys=False, timeout=CONNECT_TIMEOUT_S,
             banner_timeout=CONNECT_TIMEOUT_S, auth_timeout=CONNECT_TIMEOUT_S,
         )
-    except TargetError:
+    except Exception as exc:
         client.close()
-        raise
-    except paramiko.BadHostKeyException as exc:
-        client.close()
-        raise HostKeyPolicy.mismatch(
-            host, port, exc.key.get_name(), sha256_fingerprint(exc.key.asbytes()),
-            sha256_fingerprint(exc.expected_key.asbytes()),
-        ) from None
-    except paramiko.AuthenticationException as exc:
-        client.close()
-        raise TargetError(f"authentication failed for {where} ({creds.method}): {exc}") from None
-    except (paramiko.SSHException, EOFError) as exc:
-        client.close()
-        raise TargetError(f"SSH handshake with {host}:{port} failed: {exc}") from None
-    except OSError as exc:  # refused, unreachable, DNS, timeout
-        client.close()
-        raise TargetError(f"cannot reach {host}:{port}: {exc}") from None
+        raise _connect_error(exc, host, port, creds) from None
     transport = client.get_transport()
     assert transport is not None  # connect() succeeded
     transport.set_keepalive(KEEPALIVE_S)
     _no_delay(transport.sock)
     key = transport.get_remote_server_key()
     return SshSession(client, transport, key.get_name(), sha256_fingerprint(key.asbytes()))
+
+
+def _connect_error(exc: Exception, host: str, port: int, creds: Credentials) -> Exception:
+    """paramiko's and the socket layer's connect failures as ``TargetError`` (others unchanged)."""
+    if isinstance(exc, TargetError):  # our host-key policy refused
+        return exc
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return HostKeyPolicy.mismatch(
+            host, port, exc.key.get_name(), sha256_fingerprint(exc.key.asbytes()),
+            sha256_fingerprint(exc.expected_key.asbytes()),
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        return TargetError(f"authentication failed for {creds.username}@{host}:{port} ({creds.method}): {exc}")
+    if isinstance(exc, (paramiko.SSHException, EOFError)):
+        return TargetError(f"SSH handshake with {host}:{port} failed: {exc}")
+    if isinstance(exc, OSError):  # refused, unreachable, DNS, timeout
+        return TargetError(f"cannot reach {host}:{port}: {exc}")
+    return exc
 
 
 class SshSession:
@@ -259,11 +261,13 @@ def _no_delay(sock: object) -> None:
 
 
 def _keep(buffer: bytearray, chunk: bytes) -> None:
+    if len(buffer) > MAX_OUTPUT_BYTES:
+        return  # already truncated (the marker made it longer than the cap)
     room = MAX_OUTPUT_BYTES - len(buffer)
-    if room > 0:
-        buffer += chunk[:room]
-        if len(chunk) > room:
-            buffer += _TRUNCATED.encode()
+    if len(chunk) <= room:
+        buffer += chunk
+    else:
+        buffer += chunk[:room] + _TRUNCATED.encode()
 
 
 def _text(data: bytearray) -> str:

@@ -6,7 +6,7 @@ import functools
 
 from sshwall.backend.models import (
     BatchDownloadArgs, BatchUploadArgs, DownloadArgs, NoArgs, TerminalArgs, ToolResult,
-    TransferArgs, TunnelArgs, TunnelIdArgs, UploadArgs, WriteArgs, failed, ok,
+    TransferArgs, TunnelArgs, TunnelIdArgs, UploadArgs, WriteArgs, failed, listing, ok,
 )
 from sshwall.backend.state import BackendState, in_thread
 from sshwall.backend.transfers import (
@@ -98,9 +98,7 @@ async def list_transfers(state: BackendState, args: NoArgs) -> ToolResult:
     """``listFileTransfers``."""
     records = state.transfers.snapshot()
     data = {"transfers": [r.as_data() for r in records]}
-    if not records:
-        return ok("No file transfers.", data)
-    return ok("File transfers:\n\n" + "\n---\n".join(r.describe() for r in records), data)
+    return listing("File transfers", [r.describe() for r in records], data)
 
 
 async def create_tunnel(state: BackendState, args: TunnelArgs) -> ToolResult:
@@ -123,9 +121,7 @@ async def list_tunnels(state: BackendState, args: NoArgs) -> ToolResult:
     """``listTunnels``."""
     tunnels = state.tunnels.snapshot()
     data = {"tunnels": [t.as_data() for t in tunnels]}
-    if not tunnels:
-        return ok("No tunnels.", data)
-    return ok("Tunnels:\n\n" + "\n---\n".join(t.describe() for t in tunnels), data)
+    return listing("Tunnels", [t.describe() for t in tunnels], data)
 
 
 async def create_terminal(state: BackendState, args: TerminalArgs) -> ToolResult:

@@ -14,7 +14,7 @@ import time
 from sshwall.backend.background import BackgroundStatus, BackgroundTask
 from sshwall.backend.connections import ConnectionInfo
 from sshwall.backend.models import (
-    BackgroundArgs, ConnectArgs, ConnectionArgs, ExecuteArgs, NoArgs, ToolResult, failed, ok,
+    BackgroundArgs, ConnectArgs, ConnectionArgs, ExecuteArgs, NoArgs, ToolResult, failed, listing, ok,
 )
 from sshwall.backend.ssh import Credentials, ExecResult, open_session
 from sshwall.backend.state import BackendState, in_thread
@@ -91,9 +91,7 @@ async def list_connections(state: BackendState, args: NoArgs) -> ToolResult:
     """``listConnections``."""
     rows = state.connections.snapshot()
     data = {"connections": [info.as_data() | {"status": status} for info, status, _ in rows]}
-    if not rows:
-        return ok("No connections.", data)
-    return ok("Connections:\n\n" + "\n---\n".join(info.describe(status) for info, status, _ in rows), data)
+    return listing("Connections", [info.describe(status) for info, status, _ in rows], data)
 
 
 async def get_connection(state: BackendState, args: ConnectionArgs) -> ToolResult:
@@ -166,9 +164,7 @@ async def list_background(state: BackendState, args: NoArgs) -> ToolResult:
          "runs": s.runs, "lastExitStatus": s.last_exit, "lastError": s.last_error}
         for s in tasks
     ]}
-    if not tasks:
-        return ok("No background tasks.", data)
-    return ok("Background tasks:\n\n" + "\n---\n".join(s.describe() for s in tasks), data)
+    return listing("Background tasks", [s.describe() for s in tasks], data)
 
 
 async def stop_all_background(state: BackendState, args: NoArgs) -> ToolResult:

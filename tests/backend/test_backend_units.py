@@ -82,3 +82,14 @@ def test_pipe_reader_and_writer_keep_lines_intact() -> None:
         assert anyio.run(main) == ['{"a": 1}\n', big + "\n", "tail without newline"]
     finally:
         os.close(read_fd)
+
+
+def test_output_is_capped_with_a_marker() -> None:
+    from sshwall.backend import ssh
+
+    buffer = bytearray()
+    for _ in range(3):
+        ssh._keep(buffer, b"x" * (ssh.MAX_OUTPUT_BYTES // 2))
+    ssh._keep(buffer, b"more")
+    assert buffer.startswith(b"x" * ssh.MAX_OUTPUT_BYTES)
+    assert buffer.endswith(b"truncated at 1 MiB]\n") and buffer.count(b"truncated") == 1
