@@ -60,19 +60,23 @@ class StdioRelay:
                 frame = await reader.next_frame()
             except EOFError:
                 break
-            if frame is None:
-                await self.send(error(None, INVALID_REQUEST, "message over the size limit; dropped"))
-                continue
-            if not frame.strip():
-                continue
-            try:
-                msg = decode(frame)
-            except FrameError as err:
-                await self.send(error(err.msg_id, err.code, str(err)))
-                continue
-            await self.dispatch(msg)
+            await self.handle_frame(frame)
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.upstream.timeout)
+
+    async def handle_frame(self, frame: bytes | None) -> None:
+        """Decode one client frame and route it; a bad frame gets a JSON-RPC error."""
+        if frame is None:
+            await self.send(error(None, INVALID_REQUEST, "message over the size limit; dropped"))
+            return
+        if not frame.strip():
+            return
+        try:
+            msg = decode(frame)
+        except FrameError as err:
+            await self.send(error(err.msg_id, err.code, str(err)))
+            return
+        await self.dispatch(msg)
 
     async def dispatch(self, msg: Message) -> None:
         """Route one client frame."""

@@ -13,13 +13,15 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sshwall.audit import AuditLog
 from sshwall.engine import load_checked
 from sshwall.policy import default_policy_path
 from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.proxy.jsonrpc import MAX_FRAME_BYTES, LineReader, Message
+from sshwall.errors import UsageError
+from sshwall.proxy.jsonrpc import MAX_FRAME_BYTES, FrameError, LineReader, Message, decode
 from sshwall.proxy.relay import StdioRelay
 from sshwall.proxy.upstream import StdioUpstream
 
@@ -54,21 +56,12 @@ def upstream_argv(args: argparse.Namespace) -> list[str]:
     return cmd or [sys.executable, "-m", "sshwall.backend", *args.backend_arg]
 
 
-async def serve_stdio(args: argparse.Namespace) -> int:
-    """Serve one client on stdin/stdout."""
+async def serve(args: argparse.Namespace) -> int:
+    """Run the gateway until the client goes away (stdio) or the process is stopped (HTTP)."""
+    if args.upstream_url:
+        raise UsageError("--upstream-url is not supported yet: give the upstream as a command after --")
     policy = load_checked(args.rules or default_policy_path())
     audit = AuditLog(args.audit, fsync=args.audit_fsync) if args.audit else None
-    loop = asyncio.get_running_loop()
-    stdin = asyncio.StreamReader(limit=1 << 20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-    out = sys.stdout.buffer
-    write_lock = asyncio.Lock()
-
-    async def write(data: bytes) -> None:
-        async with write_lock:
-            out.write(data)
-            out.flush()
-
     relay: StdioRelay | None = None
 
     async def from_upstream(msg: Message) -> None:
@@ -77,22 +70,69 @@ async def serve_stdio(args: argparse.Namespace) -> int:
 
     upstream = StdioUpstream(upstream_argv(args), on_message=from_upstream, timeout=args.timeout)
     firewall = Firewall(policy, upstream.request, audit)
-    relay = StdioRelay(firewall, upstream, write, Caller(identity=args.identity, session="stdio"))
     try:
-        await relay.run(LineReader(stdin.read, min(args.max_message_bytes, MAX_FRAME_BYTES)))
+        if args.listen:
+            from sshwall.proxy.sdk import serve_sdk
+
+            return await serve_sdk(args, firewall, upstream)
+        reader, write = await _stdio(args)
+        try:
+            first_frame = await reader.next_frame()
+        except EOFError:
+            return 0
+        first = _try_decode(first_frame)
+        if first is not None and _modern(first):
+            from sshwall.proxy.sdk import build_server, client_handshake, serve_stdio_modern
+
+            await upstream.initialize(client_handshake())
+            server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="stdio"))
+            await serve_stdio_modern(server, first, reader, write)
+            return 0
+        relay = StdioRelay(firewall, upstream, write, Caller(identity=args.identity, session="stdio"))
+        await relay.handle_frame(first_frame)
+        await relay.run(reader)
+        return 0
     finally:
         await upstream.close()
         if audit is not None:
             audit.close()
-    return 0
+
+
+def _modern(msg: Message) -> bool:
+    from sshwall.proxy.sdk import is_modern
+
+    return is_modern(msg)
+
+
+def _try_decode(frame: bytes | None) -> Message | None:
+    if not frame:
+        return None
+    try:
+        return decode(frame)
+    except FrameError:
+        return None
+
+
+async def _stdio(args: argparse.Namespace) -> tuple[LineReader, Callable[[bytes], Awaitable[None]]]:
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    out = sys.stdout.buffer
+    lock = asyncio.Lock()
+
+    async def write(data: bytes) -> None:
+        async with lock:
+            out.write(data)
+            out.flush()
+
+    return LineReader(stdin.read, min(args.max_message_bytes, MAX_FRAME_BYTES)), write
 
 
 def main(argv: list[str]) -> int:
     """Entry point of ``sshwall serve``."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="sshwall %(levelname)s %(name)s: %(message)s")
-    if args.listen or args.upstream_url:
-        from sshwall.proxy.sdk import serve_sdk
-
-        return asyncio.run(serve_sdk(args))
-    return asyncio.run(serve_stdio(args))
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0

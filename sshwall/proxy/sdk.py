@@ -1,0 +1,174 @@
+"""The SDK frontend: the MCP SDK's server serves the client, in whichever era it opens with.
+
+Used for streamable HTTP (``--listen``) and for 2026-07-28 clients on stdio: the SDK answers
+``server/discover`` and the per-request ``_meta`` envelope, and every request is handed on to
+the legacy-era upstream (the firewall decides ``tools/call``). The only module of the proxy that
+imports the MCP SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import mcp_types as types
+import uvicorn
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
+from mcp_types.version import LATEST_HANDSHAKE_VERSION
+
+import sshwall
+from sshwall.errors import UpstreamError, UsageError
+from sshwall.proxy.firewall import Caller, Firewall
+from sshwall.proxy.jsonrpc import UPSTREAM_ERROR, FrameError, LineReader, Message, decode
+from sshwall.proxy.upstream import RpcError, StdioUpstream
+
+log = logging.getLogger("sshwall.sdk")
+
+ENVELOPE_PREFIX = "io.modelcontextprotocol/"
+Write = Callable[[bytes], Awaitable[None]]
+
+
+def client_handshake() -> Message:
+    """The initialize params sshwall uses with an upstream on behalf of SDK-served clients."""
+    return {
+        "protocolVersion": LATEST_HANDSHAKE_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "sshwall", "version": sshwall.__version__},
+    }
+
+
+def is_modern(msg: Message) -> bool:
+    """True for a request carrying the 2026-07-28 per-request envelope (not ``initialize``)."""
+    params = msg.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return (
+        msg.get("method") != "initialize"
+        and isinstance(meta, dict)
+        and any(k.startswith(ENVELOPE_PREFIX) and k.endswith("protocolVersion") for k in meta)
+    )
+
+
+def _legacy_params(params: Any) -> Any:
+    """Params as a legacy upstream expects them: the modern envelope keys removed from _meta."""
+    if params is None:
+        return None
+    data = params.model_dump(by_alias=True, mode="json", exclude_none=True) if hasattr(params, "model_dump") else dict(params)
+    meta = data.get("_meta")
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if not k.startswith(ENVELOPE_PREFIX)}
+        if meta:
+            data["_meta"] = meta
+        else:
+            data.pop("_meta")
+    return data
+
+
+def build_server(firewall: Firewall, upstream: StdioUpstream, caller_of: Callable[[Any], Caller]) -> Server[Any]:
+    """An SDK server mirroring the upstream's identity and capabilities, guarded by ``firewall``."""
+    init = upstream.initialize_result or {}
+    info = init.get("serverInfo") or {}
+    caps = init.get("capabilities") or {}
+
+    async def forward(method: str, params: Any, result_type: type[Any]) -> Any:
+        try:
+            raw = await upstream.request(method, _legacy_params(params))
+        except RpcError as err:
+            raise MCPError(int(err.error.get("code", UPSTREAM_ERROR)), str(err.error.get("message", "")), err.error.get("data")) from None
+        except UpstreamError as err:
+            raise MCPError(UPSTREAM_ERROR, f"sshwall: upstream failed: {err}") from None
+        return result_type.model_validate(raw or {}, by_name=False)
+
+    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+        result: types.ListToolsResult = await forward("tools/list", params, types.ListToolsResult)
+        visible = {t["name"] for t in firewall.visible_tools([{"name": t.name} for t in result.tools])}
+        return result.model_copy(update={"tools": [t for t in result.tools if t.name in visible]})
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        try:
+            raw = await firewall.call_tool(_legacy_params(params), caller_of(ctx), getattr(ctx, "request_id", None))
+        except RpcError as err:
+            raise MCPError(int(err.error.get("code", UPSTREAM_ERROR)), str(err.error.get("message", ""))) from None
+        except UpstreamError as err:
+            raise MCPError(UPSTREAM_ERROR, f"sshwall: upstream failed: {err}") from None
+        return types.CallToolResult.model_validate(raw, by_name=False)
+
+    handlers: dict[str, Any] = {}
+    if "tools" in caps:
+        handlers.update(on_list_tools=list_tools, on_call_tool=call_tool)
+    if "resources" in caps:
+        handlers.update(
+            on_list_resources=lambda ctx, p: forward("resources/list", p, types.ListResourcesResult),
+            on_list_resource_templates=lambda ctx, p: forward("resources/templates/list", p, types.ListResourceTemplatesResult),
+            on_read_resource=lambda ctx, p: forward("resources/read", p, types.ReadResourceResult),
+        )
+    if "prompts" in caps:
+        handlers.update(
+            on_list_prompts=lambda ctx, p: forward("prompts/list", p, types.ListPromptsResult),
+            on_get_prompt=lambda ctx, p: forward("prompts/get", p, types.GetPromptResult),
+        )
+    if "completions" in caps:
+        handlers.update(on_completion=lambda ctx, p: forward("completion/complete", p, types.CompleteResult))
+    return Server(
+        str(info.get("name") or "sshwall"),
+        version=str(info.get("version") or sshwall.__version__),
+        instructions=init.get("instructions"),
+        **handlers,
+    )
+
+
+async def serve_http(server: Server[Any], listen: str) -> None:
+    """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--listen {listen!r}: write HOST:PORT")
+    host = host.strip("[]")
+    app = server.streamable_http_app(host=host)
+    config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
+
+
+async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineReader, write: Write) -> None:
+    """Serve a 2026-07-28 client on stdio whose first frame ``first`` was already read."""
+    read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
+    write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](16)
+
+    async def pump_in() -> None:
+        async with read_send:
+            await read_send.send(SessionMessage(types.jsonrpc_message_adapter.validate_python(first, by_name=False)))
+            while True:
+                try:
+                    frame = await reader.next_frame()
+                except EOFError:
+                    return
+                if frame is None or not frame.strip():
+                    continue
+                try:
+                    msg = types.jsonrpc_message_adapter.validate_python(decode(frame), by_name=False)
+                except (FrameError, ValueError) as err:
+                    await read_send.send(err if isinstance(err, Exception) else ValueError(str(err)))
+                    continue
+                await read_send.send(SessionMessage(msg))
+
+    async def pump_out() -> None:
+        async with write_recv:
+            async for item in write_recv:
+                await write((item.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump_out)
+        tg.start_soon(pump_in)
+        await server.run(read_recv, write_send, server.create_initialization_options())
+        tg.cancel_scope.cancel()
+
+
+async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: StdioUpstream) -> int:
+    """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
+    await upstream.initialize(client_handshake())
+    server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="http"))
+    await serve_http(server, args.listen)
+    return 0
