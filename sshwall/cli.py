@@ -58,6 +58,7 @@ _DELEGATED = {
     "serve": "serve the firewall in front of an SSH MCP server (stdio or --listen HTTP)",
     "backend": "the built-in SSH MCP server (no policy checks: put sshwall in front of it)",
     "audit": "verify or tail an audit log",
+    "demo": "a scripted agent session through the gateway against a throwaway sshd",
 }
 
 
@@ -66,6 +67,10 @@ def _delegate(name: str, rest: list[str], out: TextIO) -> int:
         from sshwall.proxy.serve import main as serve_main
 
         return serve_main(rest)
+    if name == "demo":
+        from sshwall.demo import main as demo_main
+
+        return demo_main(rest)
     if name == "backend":
         from sshwall.backend.command import main as backend_main
 

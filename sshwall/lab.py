@@ -1,0 +1,179 @@
+"""A throwaway OpenSSH sshd on 127.0.0.1, for the demo, the benchmarks and the tests.
+
+``start_sshd(workdir)`` generates an ed25519 host key and client key in ``workdir``, writes a
+config that admits only that client key for the current user, starts ``sshd -D -e`` on a free
+loopback port and waits until it listens. Works as root and as an ordinary user.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from sshwall.errors import TargetError
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
+CONFIG = """\
+ListenAddress ${listen_address}
+Port ${port}
+HostKey ${host_key}
+PidFile ${pid_file}
+AllowUsers ${user}
+PubkeyAuthentication yes
+AuthorizedKeysFile ${authorized_keys}
+AuthorizedKeysCommand none
+AuthorizedPrincipalsFile none
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+HostbasedAuthentication no
+PermitEmptyPasswords no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+AllowTcpForwarding yes
+PermitTTY yes
+X11Forwarding no
+Subsystem sftp internal-sftp
+UseDNS no
+PrintMotd no
+PrintLastLog no
+MaxSessions 64
+MaxStartups 64:30:128
+LoginGraceTime 30
+LogLevel VERBOSE
+"""
+_READY_TIMEOUT_S = 15.0
+
+
+def find_sshd() -> Path:
+    """The sshd binary, or ``TargetError`` saying how to install it."""
+    for candidate in SSHD_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return Path(candidate)
+    found = shutil.which("sshd")
+    if found:
+        return Path(found)
+    raise TargetError("OpenSSH sshd is not installed (Debian/Ubuntu: apt-get install openssh-server)")
+
+
+def free_port() -> int:
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def keygen(path: Path, comment: str) -> None:
+    """An ed25519 key pair at ``path`` and ``path.pub``, without a passphrase."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def fingerprint(pub_path: Path) -> str:
+    """``SHA256:...`` of a public key, as ``ssh-keygen -lf`` prints it."""
+    out = subprocess.run(["ssh-keygen", "-lf", str(pub_path)], check=True, capture_output=True, text=True)
+    return out.stdout.split()[1]
+
+
+@dataclass(frozen=True)
+class LabSshd:
+    """A running throwaway sshd and the files a client needs to reach it."""
+
+    host: str
+    port: int
+    user: str
+    workdir: Path
+    client_key_path: Path
+    host_key_fingerprint: str
+    known_hosts_path: Path
+    log_path: Path
+    pid: int
+
+    @property
+    def client_key_text(self) -> str:
+        """The client's private key (for the ``privateKey`` argument of connect)."""
+        return self.client_key_path.read_text()
+
+
+def start_sshd(workdir: Path, name: str = "sshd", template: str = CONFIG, attempts: int = 5) -> tuple[LabSshd, subprocess.Popen[bytes]]:
+    """Start an sshd with fresh keys under ``workdir``; the caller stops it with ``stop``."""
+    sshd = find_sshd()
+    workdir.mkdir(parents=True, exist_ok=True)
+    user = getpass.getuser()
+    keygen(workdir / "host_ed25519", f"sshwall-lab-host-{name}")
+    keygen(workdir / "client_ed25519", f"sshwall-lab-client-{name}")
+    shutil.copyfile(workdir / "client_ed25519.pub", workdir / "authorized_keys")
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
+    last = ""
+    for _ in range(attempts):
+        port = free_port()
+        config = workdir / "sshd_config"
+        config.write_text(Template(template).substitute(
+            listen_address="127.0.0.1", port=port, user=user, host_key=workdir / "host_ed25519",
+            pid_file=workdir / "sshd.pid", authorized_keys=workdir / "authorized_keys",
+        ))
+        log_path = workdir / "sshd.log"
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen([str(sshd), "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, start_new_session=True)
+        try:
+            _wait_ready(proc, port, log_path)
+        except TargetError as err:
+            stop(proc)
+            last = str(err)
+            if "Address already in use" in last:
+                continue
+            raise
+        host_pub = (workdir / "host_ed25519.pub").read_text().split()
+        known_hosts = workdir / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+        return LabSshd("127.0.0.1", port, user, workdir, workdir / "client_ed25519",
+                       fingerprint(workdir / "host_ed25519.pub"), known_hosts, log_path, proc.pid), proc
+    raise TargetError(last)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TargetError(f"sshd exited with code {proc.returncode}:\n{log_tail(log_path)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TargetError(f"sshd did not listen on 127.0.0.1:{port} within {_READY_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
+
+
+def log_tail(log_path: Path, lines: int = 20) -> str:
+    """The last lines of an sshd log."""
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop an sshd (its whole process group: it forks per connection)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
