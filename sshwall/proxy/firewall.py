@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sshwall.audit import AuditLog, decision_event, outcome_event, secret_argument_names
+from sshwall.audit import AuditLog, decision_event, notice_event, outcome_event, secret_argument_names
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate
 from sshwall.errors import SshwallError, UpstreamError
 from sshwall.policy import Policy
+from sshwall.proxy.governor import STOP_ONE, Admission, Governor
 from sshwall.proxy.jsonrpc import tool_error
 
 log = logging.getLogger("sshwall.firewall")
@@ -43,10 +44,14 @@ def denial_text(verdict: Verdict) -> str:
 class Firewall:
     """Decides each tool call under a policy, writes the audit record, forwards allowed calls."""
 
-    def __init__(self, policy: Policy, forward: Forward, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self, policy: Policy, forward: Forward, audit: AuditLog | None = None, governor: Governor | None = None
+    ) -> None:
         self.policy = policy
         self.forward = forward
         self.audit = audit
+        self.governor = governor
+        self._mine: set[str] = set()  # connections whose background task this gateway started
 
     def decide(self, name: Any, arguments: Any) -> Verdict:
         """The policy's verdict on one call (pure)."""
@@ -62,6 +67,11 @@ class Firewall:
         name = params.get("name") if isinstance(params, Mapping) else None
         arguments = params.get("arguments") if isinstance(params, Mapping) else None
         verdict = self.decide(name, arguments)
+        admission = Admission(verdict)
+        if self.governor is not None and isinstance(name, str):
+            call = ToolCall(name, arguments if isinstance(arguments, Mapping) else {})
+            admission = await self.governor.admit(call, verdict, caller.identity, caller.session)
+            verdict = admission.verdict
         decided_ms = (time.perf_counter() - started) * 1000
         tool = name if isinstance(name, str) else repr(name)
         forwarded = verdict.decision == Decision.ALLOW
@@ -80,17 +90,71 @@ class Firewall:
             )
         )
         if ref is None:
+            await self._undo(admission)
             return tool_error("sshwall: denied (rule audit.unavailable): the audit log cannot be written, so nothing is forwarded")
         if not forwarded:
             return tool_error(denial_text(verdict), {"sshwall": verdict.to_json()})
         try:
-            result = await self.forward("tools/call", dict(params))
+            result = await self.forward("tools/call", self._with_defaults(tool, dict(params)))
         except UpstreamError as err:
+            await self._undo(admission)
             self._outcome(ref, tool, "error", started, str(err), caller, request_id)
             raise
         failed = isinstance(result, Mapping) and bool(result.get("isError"))
+        if failed:
+            await self._undo(admission)
+        elif admission.task is not None:
+            self._mine.add(admission.task.connection_id)
+        if self.governor is not None:
+            await self.governor.after(ToolCall(tool, arguments if isinstance(arguments, Mapping) else {}), not failed)
         self._outcome(ref, tool, "tool-error" if failed else "ok", started, None, caller, request_id)
         return result
+
+    def _with_defaults(self, tool: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Inject the policy's default interval into a call that gives none."""
+        rule = self.policy.tools.get(tool)
+        prof = self.policy.profile.tools.get(tool)
+        arguments = params.get("arguments")
+        if rule is None or rule.interval is None or rule.interval.default is None or prof is None:
+            return params
+        if not isinstance(arguments, Mapping):
+            return params
+        for name in prof.args_of_kind("interval"):
+            if arguments.get(name) is None:
+                unit = 1000 if prof.arguments[name].unit == "s" else 1
+                params["arguments"] = {**arguments, name: rule.interval.default // unit}
+        return params
+
+    async def _undo(self, admission: Admission) -> None:
+        if self.governor is not None:
+            await self.governor.undo(admission)
+
+    async def reap_expired(self) -> int:
+        """Stop the background tasks this gateway started whose time to live has passed."""
+        if self.governor is None:
+            return 0
+        stopped = 0
+        try:
+            expired = await self.governor.expired()
+        except SshwallError as err:
+            log.warning("cannot read expired background tasks: %s", err)
+            return 0
+        for task in expired:
+            if task.connection_id not in self._mine:
+                continue  # another replica's upstream runs it
+            try:
+                result = await self.forward("tools/call", {"name": STOP_ONE, "arguments": {"connectionId": task.connection_id}})
+                detail = "stopped"
+                if isinstance(result, Mapping) and result.get("isError"):
+                    detail = "upstream refused the stop (task may already be gone)"
+            except UpstreamError as err:
+                detail = f"stop failed: {err}"
+            await self.governor.after(ToolCall(STOP_ONE, {"connectionId": task.connection_id}), True)
+            self._mine.discard(task.connection_id)
+            stopped += 1
+            self._record(notice_event("ttl-stop", detail=detail, connection_id=task.connection_id,
+                                      identity=task.identity, command=task.command, interval_ms=task.interval_ms))
+        return stopped
 
     def visible_tools(self, tools: list[Any]) -> list[Any]:
         """The upstream's tool list minus what the policy hides."""

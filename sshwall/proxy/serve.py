@@ -13,10 +13,13 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sshwall.audit import AuditLog
+from sshwall.limits import open_state
+from sshwall.proxy.governor import Governor
 from sshwall.engine import load_checked
 from sshwall.policy import default_policy_path
 from sshwall.proxy.firewall import Caller, Firewall
@@ -36,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audit-fsync", action="store_true", help="fsync every audit record (slower, survives power loss)")
     p.add_argument("--listen", metavar="HOST:PORT", help="serve streamable HTTP instead of stdio")
     p.add_argument("--upstream-url", metavar="URL", help="a streamable-HTTP upstream instead of a command")
+    p.add_argument("--state", default=os.environ.get("SSHWALL_STATE", "memory://"), metavar="URL",
+                   help="rate counters and task registry: memory:// (default), sqlite:///path.db, redis://host:port/0")
     p.add_argument("--identity", default=os.environ.get("SSHWALL_IDENTITY", "local"),
                    help="identity whose grant the stdio client uses (default: local)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds an upstream request may take")
@@ -69,7 +74,9 @@ async def serve(args: argparse.Namespace) -> int:
             await relay.from_upstream(msg)
 
     upstream = StdioUpstream(upstream_argv(args), on_message=from_upstream, timeout=args.timeout)
-    firewall = Firewall(policy, upstream.request, audit)
+    state = await open_state(args.state)
+    firewall = Firewall(policy, upstream.request, audit, Governor(policy, state, time.time))
+    reaper = asyncio.create_task(_reap(firewall))
     try:
         if args.listen:
             from sshwall.proxy.sdk import serve_sdk
@@ -93,9 +100,21 @@ async def serve(args: argparse.Namespace) -> int:
         await relay.run(reader)
         return 0
     finally:
+        reaper.cancel()
         await upstream.close()
+        await state.close()
         if audit is not None:
             audit.close()
+
+
+async def _reap(firewall: Firewall, every_s: float = 1.0) -> None:
+    """Stop background tasks whose time to live has passed, once a second."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await firewall.reap_expired()
+        except Exception:  # noqa: BLE001 - the reaper must outlive any single failure
+            log.exception("reaping expired background tasks failed")
 
 
 def _modern(msg: Message) -> bool:

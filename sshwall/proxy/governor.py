@@ -1,0 +1,135 @@
+"""Stateful checks after the policy allowed a call: rate caps and background-task governance.
+
+They can only make a verdict stricter. Any state backend failure denies (fail closed). The
+governor also knows which background tasks it let through, keeps that registry in step with
+``stopBackground`` / ``stopAllBackgroundTasks``, and stops tasks whose time to live has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sshwall.engine import Decision, Hit, ToolCall, Verdict, effective_interval
+from sshwall.errors import StateError
+from sshwall.limits import BackgroundTask, LimitRequest, State, TaskCaps
+from sshwall.policy import Limit, Policy
+from sshwall.policy.durations import format_duration
+
+log = logging.getLogger("sshwall.governor")
+
+STOP_ONE = "stopBackground"
+STOP_ALL = "stopAllBackgroundTasks"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The governed verdict, and what to undo if the upstream then fails the call."""
+
+    verdict: Verdict
+    task: BackgroundTask | None = None
+
+
+def _deny(verdict: Verdict, rule: str, reason: str) -> Verdict:
+    return Verdict.of([*verdict.hits, Hit(rule, Decision.DENY, reason)])
+
+
+class Governor:
+    """Rate caps and background tasks for one gateway, on a shared ``State``."""
+
+    def __init__(self, policy: Policy, state: State, clock: Callable[[], float]) -> None:
+        self.policy = policy
+        self.state = state
+        self.clock = clock
+
+    def now_ms(self) -> int:
+        """The current time in ms, from the injected clock."""
+        return int(self.clock() * 1000)
+
+    def _limits(self, tool: str) -> list[Limit]:
+        rule = self.policy.tools.get(tool)
+        return [*(rule.limits if rule else ()), *self.policy.limits]
+
+    @staticmethod
+    def _scope_value(limit: Limit, tool: str, arguments: Mapping[str, Any], identity: str, session: str) -> str:
+        if limit.scope == "grant":
+            return identity
+        if limit.scope == "session":
+            return session
+        if limit.scope in ("connection", "host"):
+            # Until connections are bound to hosts, a connection stands for its host.
+            return str(arguments.get("connectionId", "-"))
+        if limit.scope == "tool":
+            return tool
+        return "*"
+
+    async def admit(self, call: ToolCall, verdict: Verdict, identity: str, session: str) -> Admission:
+        """Apply rate caps and background rules to ``verdict``; never loosens it."""
+        arguments = call.arguments if isinstance(call.arguments, Mapping) else {}
+        limits = self._limits(call.name)
+        allowed = verdict.decision == Decision.ALLOW
+        wanted = [lim for lim in limits if allowed or lim.count == "attempts"]
+        try:
+            if wanted:
+                requests = [LimitRequest.for_limit(lim, self._scope_value(lim, call.name, arguments, identity, session)) for lim in wanted]
+                result = await self.state.limiter.acquire(requests, self.now_ms())
+                if not result.allowed and allowed:
+                    return Admission(_deny(verdict, f"limits.{(result.key or '').split('|')[0]}", result.reason))
+            if not allowed:
+                return Admission(verdict)
+            return await self._background(call, verdict, arguments, identity)
+        except StateError as err:
+            return Admission(_deny(verdict, "state.unavailable", f"state backend unavailable, so the call is refused: {err}"))
+
+    async def _background(self, call: ToolCall, verdict: Verdict, arguments: Mapping[str, Any], identity: str) -> Admission:
+        rule = self.policy.tools.get(call.name)
+        interval = effective_interval(self.policy, call)
+        if rule is None or interval is None or interval <= 0:
+            return Admission(verdict)
+        bg = rule.background
+        ttl = bg.ttl if bg else None
+        if bg and bg.max_runs and ttl and ttl // interval + 1 > bg.max_runs:
+            return Admission(_deny(
+                verdict, f"tools.{call.name}.background",
+                f"a task every {format_duration(interval)} for {format_duration(ttl)} runs about "
+                f"{ttl // interval + 1} times, over the cap of {bg.max_runs}",
+            ))
+        now = self.now_ms()
+        task = BackgroundTask(
+            connection_id=str(arguments.get("connectionId", "-")),
+            identity=identity,
+            command=str(arguments.get("command", "")),
+            interval_ms=interval,
+            started_ms=now,
+            expires_ms=now + ttl if ttl else None,
+        )
+        started = await self.state.tasks.start(task, TaskCaps.from_rule(bg), now)
+        if not started.started:
+            return Admission(_deny(verdict, f"tools.{call.name}.background", started.reason))
+        return Admission(verdict, task)
+
+    async def undo(self, admission: Admission) -> None:
+        """Forget a task the upstream did not start."""
+        if admission.task is not None:
+            try:
+                await self.state.tasks.stop(admission.task.connection_id)
+            except StateError as err:
+                log.warning("cannot forget background task %s: %s", admission.task.connection_id, err)
+
+    async def after(self, call: ToolCall, ok: bool) -> None:
+        """Keep the task registry in step with stop calls that went through."""
+        if not ok:
+            return
+        try:
+            if call.name == STOP_ONE and isinstance(call.arguments, Mapping):
+                await self.state.tasks.stop(str(call.arguments.get("connectionId", "")))
+            elif call.name == STOP_ALL:
+                await self.state.tasks.stop_all(None)
+        except StateError as err:
+            log.warning("task registry not updated after %s: %s", call.name, err)
+
+    async def expired(self) -> list[BackgroundTask]:
+        """Tasks whose time to live has passed (still registered until stopped)."""
+        return await self.state.tasks.expired(self.now_ms())
