@@ -30,7 +30,7 @@ from sshwall.proxy.jsonrpc import (
     is_request,
     result,
 )
-from sshwall.proxy.upstream import RpcError, StdioUpstream
+from sshwall.proxy.upstream import RpcError, Upstream
 
 log = logging.getLogger("sshwall.relay")
 
@@ -40,7 +40,7 @@ Write = Callable[[bytes], Awaitable[None]]
 class StdioRelay:
     """Relays one client connection to one upstream through the firewall."""
 
-    def __init__(self, firewall: Firewall, upstream: StdioUpstream, write: Write, caller: Caller) -> None:
+    def __init__(self, firewall: Firewall, upstream: Upstream, write: Write, caller: Caller) -> None:
         self.firewall = firewall
         self.upstream = upstream
         self._write = write

@@ -25,7 +25,7 @@ import sshwall
 from sshwall.errors import UpstreamError, UsageError
 from sshwall.proxy.firewall import Caller, Firewall
 from sshwall.proxy.jsonrpc import UPSTREAM_ERROR, FrameError, LineReader, Message, decode
-from sshwall.proxy.upstream import RpcError, StdioUpstream
+from sshwall.proxy.upstream import RpcError, Upstream
 
 log = logging.getLogger("sshwall.sdk")
 
@@ -68,7 +68,7 @@ def _legacy_params(params: Any) -> Any:
     return data
 
 
-def build_server(firewall: Firewall, upstream: StdioUpstream, caller_of: Callable[[Any], Caller]) -> Server[Any]:
+def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[Any], Caller]) -> Server[Any]:
     """An SDK server mirroring the upstream's identity and capabilities, guarded by ``firewall``."""
     init = upstream.initialize_result or {}
     info = init.get("serverInfo") or {}
@@ -166,7 +166,7 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
         tg.cancel_scope.cancel()
 
 
-async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: StdioUpstream) -> int:
+async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upstream) -> int:
     """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
     await upstream.initialize(client_handshake())
     server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="http"))

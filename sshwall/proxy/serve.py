@@ -26,7 +26,7 @@ from sshwall.proxy.firewall import Caller, Firewall
 from sshwall.errors import UsageError
 from sshwall.proxy.jsonrpc import MAX_FRAME_BYTES, FrameError, LineReader, Message, decode
 from sshwall.proxy.relay import StdioRelay
-from sshwall.proxy.upstream import StdioUpstream
+from sshwall.proxy.upstream import StdioUpstream, Upstream
 
 log = logging.getLogger("sshwall.serve")
 
@@ -63,8 +63,8 @@ def upstream_argv(args: argparse.Namespace) -> list[str]:
 
 async def serve(args: argparse.Namespace) -> int:
     """Run the gateway until the client goes away (stdio) or the process is stopped (HTTP)."""
-    if args.upstream_url:
-        raise UsageError("--upstream-url is not supported yet: give the upstream as a command after --")
+    if args.upstream_url and args.upstream:
+        raise UsageError("give either --upstream-url or an upstream command after --, not both")
     policy = load_checked(args.rules or default_policy_path())
     audit = AuditLog(args.audit, fsync=args.audit_fsync) if args.audit else None
     relay: StdioRelay | None = None
@@ -73,7 +73,13 @@ async def serve(args: argparse.Namespace) -> int:
         if relay is not None:
             await relay.from_upstream(msg)
 
-    upstream = StdioUpstream(upstream_argv(args), on_message=from_upstream, timeout=args.timeout)
+    upstream: Upstream
+    if args.upstream_url:
+        from sshwall.proxy.http_upstream import HttpUpstream
+
+        upstream = HttpUpstream(args.upstream_url, on_message=from_upstream, timeout=args.timeout)
+    else:
+        upstream = StdioUpstream(upstream_argv(args), on_message=from_upstream, timeout=args.timeout)
     state = await open_state(args.state)
     firewall = Firewall(policy, upstream.request, audit, Governor(policy, state, time.time))
     reaper = asyncio.create_task(_reap(firewall))

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sshwall.errors import UpstreamError
 from sshwall.proxy.jsonrpc import FrameError, LineReader, Message, decode, encode, is_request
@@ -22,6 +22,20 @@ from sshwall.proxy.jsonrpc import FrameError, LineReader, Message, decode, encod
 log = logging.getLogger("sshwall.upstream")
 
 Handler = Callable[[Message], Awaitable[None]]
+
+
+class Upstream(Protocol):
+    """What the frontends need of an upstream, over stdio or HTTP."""
+
+    timeout: float
+    initialize_result: dict[str, Any] | None
+
+    async def initialize(self, params: Message) -> dict[str, Any]: ...
+    async def request(self, method: str, params: Any, timeout: float | None = None, client_id: Any = None) -> Any: ...
+    async def notify(self, method: str, params: Any) -> None: ...
+    async def respond(self, frame: Message) -> None: ...
+    async def cancel(self, client_id: Any, reason: str | None = None) -> None: ...
+    async def close(self) -> None: ...
 
 
 class RpcError(UpstreamError):

@@ -1,0 +1,152 @@
+"""A streamable-HTTP upstream (``--upstream-url``), spoken to in the legacy handshake era.
+
+Each request is one POST; the answer is a JSON body or a server-sent-event stream that carries
+the upstream's notifications and requests before the answer. The session id the upstream gives
+at initialize is sent back on every later request. The only module that imports httpx2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx2
+
+from sshwall.errors import UpstreamError
+from sshwall.proxy.jsonrpc import Message
+from sshwall.proxy.upstream import RpcError
+
+log = logging.getLogger("sshwall.upstream.http")
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+class HttpUpstream:
+    """The same interface as ``StdioUpstream``, over streamable HTTP."""
+
+    def __init__(self, url: str, *, on_message: Handler, timeout: float = 120.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._on_message = on_message
+        self._client = httpx2.AsyncClient(timeout=httpx2.Timeout(timeout, connect=10.0))
+        self._ids = itertools.count(1)
+        self._session: str | None = None
+        self._version: str | None = None
+        self._by_client: dict[Any, int] = {}
+        self.initialize_result: dict[str, Any] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+        if self._session:
+            headers["mcp-session-id"] = self._session
+        if self._version:
+            headers["mcp-protocol-version"] = self._version
+        return headers
+
+    async def initialize(self, params: Message) -> dict[str, Any]:
+        """The legacy handshake; remembers the session id and protocol version."""
+        self._session = None
+        result = await self.request("initialize", params)
+        if not isinstance(result, dict):
+            raise UpstreamError("upstream answered initialize without a result object")
+        self.initialize_result = result
+        self._version = str(result.get("protocolVersion") or "") or None
+        await self.notify("notifications/initialized", None)
+        return result
+
+    async def request(self, method: str, params: Any, timeout: float | None = None, client_id: Any = None) -> Any:
+        """POST one request and wait for its answer."""
+        msg_id = next(self._ids)
+        if client_id is not None:
+            self._by_client[client_id] = msg_id
+        frame: Message = {"jsonrpc": "2.0", "id": msg_id, "method": method}
+        if params is not None:
+            frame["params"] = params
+        try:
+            answer = await asyncio.wait_for(self._post(frame, msg_id, method), timeout or self.timeout)
+        except asyncio.TimeoutError:
+            await self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "timeout"})
+            raise UpstreamError(f"upstream did not answer {method} within {timeout or self.timeout:g} s") from None
+        finally:
+            if client_id is not None:
+                self._by_client.pop(client_id, None)
+        if "error" in answer:
+            err = answer["error"]
+            raise RpcError(err if isinstance(err, dict) else {"message": str(err)})
+        return answer.get("result")
+
+    async def _post(self, frame: Message, msg_id: int, method: str) -> Message:
+        try:
+            async with self._client.stream("POST", self.url, json=frame, headers=self._headers()) as resp:
+                if method == "initialize" and resp.headers.get("mcp-session-id"):
+                    self._session = resp.headers["mcp-session-id"]
+                if resp.status_code >= 400:
+                    body = (await resp.aread())[:500].decode("utf-8", "replace")
+                    raise UpstreamError(f"upstream answered HTTP {resp.status_code} to {method}: {body}")
+                kind = resp.headers.get("content-type", "")
+                if kind.startswith("application/json"):
+                    return _as_answer(json.loads(await resp.aread()), msg_id)
+                if kind.startswith("text/event-stream"):
+                    return await self._events(resp, msg_id)
+                raise UpstreamError(f"upstream answered {method} with content type {kind!r}")
+        except httpx2.HTTPError as err:
+            raise UpstreamError(f"upstream at {self.url} unreachable: {err}") from err
+
+    async def _events(self, resp: Any, msg_id: int) -> Message:
+        data: list[str] = []
+        async for line in resp.aiter_lines():
+            if line.startswith("data:"):
+                data.append(line[5:].lstrip())
+                continue
+            if line or not data:
+                continue
+            msg = json.loads("\n".join(data))
+            data = []
+            if isinstance(msg, dict) and "method" not in msg and msg.get("id") == msg_id:
+                return msg
+            if isinstance(msg, dict) and "method" in msg:
+                await self._on_message(msg)
+        raise UpstreamError("upstream closed the event stream before answering")
+
+    async def notify(self, method: str, params: Any) -> None:
+        """POST a notification (best effort)."""
+        frame: Message = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            frame["params"] = params
+        await self.respond(frame)
+
+    async def respond(self, frame: Message) -> None:
+        """POST a frame that needs no answer (a notification or the client's response)."""
+        try:
+            await self._client.post(self.url, json=frame, headers=self._headers())
+        except httpx2.HTTPError as err:
+            log.warning("could not send %s upstream: %s", frame.get("method", "a response"), err)
+
+    async def cancel(self, client_id: Any, reason: str | None = None) -> None:
+        """Pass a client's cancellation on, with the upstream's id."""
+        upstream_id = self._by_client.get(client_id)
+        if upstream_id is not None:
+            await self.notify("notifications/cancelled", {"requestId": upstream_id, **({"reason": reason} if reason else {})})
+
+    async def close(self) -> None:
+        """End the session (DELETE, as the transport asks) and close the client."""
+        if self._session:
+            try:
+                await self._client.delete(self.url, headers=self._headers())
+            except httpx2.HTTPError:
+                pass
+        await self._client.aclose()
+
+
+def _as_answer(body: Any, msg_id: int) -> Message:
+    if isinstance(body, dict) and body.get("id") == msg_id:
+        return body
+    if isinstance(body, list):
+        for item in body:
+            if isinstance(item, dict) and item.get("id") == msg_id:
+                return item
+    raise UpstreamError("upstream answered with a message that is not the response to the request")
