@@ -116,6 +116,10 @@ class Walker:
                     self.constructs.add("negation")
                     continue
                 self.visit(part, ctx + ("pipeline",), redirs)
+        elif kind == "compound" and self.source.startswith("((", node.pos[0]):
+            # bash reads '((' as an arithmetic command (which expands variables as code);
+            # bashlex reads two subshells.
+            self.finding(FindingKind.UNSUPPORTED, "arithmetic command `((...))` is not supported", node.pos[0])
         elif kind == "compound":
             inner = redirs + tuple(self._redirect(r, ctx) for r in getattr(node, "redirects", []))
             for part in node.list:
