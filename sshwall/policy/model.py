@@ -9,6 +9,7 @@ loads (``extra="forbid"``), so a typo can never silently widen a policy.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import Enum
 from typing import Any, Literal
@@ -242,13 +243,43 @@ class ToolRule(_Frozen):
 
 
 class HostGroup(_Frozen):
-    """A group of SSH targets (names, wildcards, CIDR ranges) and who may log in there."""
+    """A group of SSH targets and who may log in there, with the keys they must present.
+
+    ``match`` holds exact names, wildcards (``*.staging.internal``) and CIDR ranges
+    (``10.20.0.0/16``, ``::1/128``); a name is also resolved and its addresses checked against
+    the CIDR entries of every group, so a name cannot smuggle a forbidden address in.
+    """
 
     match: tuple[str, ...]
-    users: tuple[str, ...] = ()
+    users: tuple[str, ...] = Field(default=(), description="allowed login names; empty: any")
     ports: tuple[int, ...] = (22,)
-    host_keys: tuple[str, ...] = Field(default=(), description="pinned SHA256:... fingerprints")
-    commands: str | None = Field(default=None, description="command set that replaces the tool's here")
+    host_keys: tuple[str, ...] = Field(default=(), description="pinned SHA256:... fingerprints (ssh-keygen -lf)")
+    known_hosts: str | None = Field(default=None, description="a known_hosts file the host key must be in")
+    trust_on_first_use: bool = Field(default=False, description="record an unknown key once, then pin it")
+    commands: str | None = Field(default=None, description="command set that replaces the tool's on these hosts")
+    limits: tuple[Limit, ...] = ()
+    canary: str | None = Field(default=None, description="a command `sshwall verify` runs to prove access")
+
+    @field_validator("match")
+    @classmethod
+    def _match(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("a host group needs at least one match entry")
+        for entry in value:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as err:
+                    raise ValueError(f"{entry!r} is not a CIDR range: {err}") from None
+        return value
+
+    @field_validator("host_keys")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not key.startswith("SHA256:") or len(key) < 20:
+                raise ValueError(f"{key!r}: write pins as SHA256:... (as ssh-keygen -lf prints them)")
+        return value
 
 
 class Example(_Frozen):
@@ -273,6 +304,11 @@ class Policy(_Frozen):
     commands: dict[str, CommandSet] = Field(default_factory=dict)
     limits: tuple[Limit, ...] = ()
     hosts: dict[str, HostGroup] = Field(default_factory=dict)
+    host_key_check: Literal["off", "pinned", "always"] = Field(
+        default="pinned",
+        description="fetch and check the host key before connect: for groups with pins/known_hosts, for all, or never",
+    )
+    tofu_file: str | None = Field(default=None, description="where trust-on-first-use records keys")
     examples: tuple[Example, ...] = ()
 
     @model_validator(mode="after")
