@@ -55,6 +55,8 @@ _READY_TIMEOUT_S = 15.0
 
 def find_sshd() -> Path:
     """The sshd binary, or ``TargetError`` saying how to install it."""
+    if shutil.which("ssh-keygen") is None:
+        raise TargetError("ssh-keygen is not installed (Debian/Ubuntu: apt-get install openssh-client)")
     for candidate in SSHD_CANDIDATES:
         if os.access(candidate, os.X_OK):
             return Path(candidate)
@@ -149,10 +151,12 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> Non
         if proc.poll() is not None:
             raise TargetError(f"sshd exited with code {proc.returncode}:\n{log_tail(log_path)}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+                if sock.recv(64).startswith(b"SSH-"):
+                    return
         except OSError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise TargetError(f"sshd did not listen on 127.0.0.1:{port} within {_READY_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
 
 

@@ -12,26 +12,22 @@ check what really happened there independently of the code under test.
 
 from __future__ import annotations
 
-import getpass
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from string import Template
 from typing import NamedTuple
 
 import paramiko
 
+from sshwall import lab
+from sshwall.errors import TargetError
+from sshwall.lab import free_port
+
+__all__ = ["CommandResult", "SshdFactory", "SshdServer", "SshdStartError", "SshdUnavailable", "free_port"]
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_TEMPLATE = REPO_ROOT / "fixtures" / "sshd_config.template"
-SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
-_START_ATTEMPTS = 5
-_READY_TIMEOUT_S = 15.0
 
 
 class SshdUnavailable(RuntimeError):
@@ -52,39 +48,10 @@ class CommandResult(NamedTuple):
 
 def find_sshd() -> Path:
     """Return the sshd binary, or raise ``SshdUnavailable`` saying what to install."""
-    for candidate in SSHD_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            if shutil.which("ssh-keygen") is None:
-                break
-            return Path(candidate)
-    raise SshdUnavailable(
-        "OpenSSH sshd/ssh-keygen not found: install the Debian package openssh-server "
-        "(apt-get install openssh-server)"
-    )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def keygen(path: Path, comment: str) -> None:
-    """Write an unencrypted ed25519 key pair to ``path`` and ``path.pub``."""
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-        check=True,
-        capture_output=True,
-    )
-
-
-def fingerprint(pub_path: Path) -> str:
-    """The key's ``SHA256:...`` fingerprint exactly as ``ssh-keygen -lf`` prints it."""
-    out = subprocess.run(
-        ["ssh-keygen", "-lf", str(pub_path)], check=True, capture_output=True, text=True
-    ).stdout
-    return out.split()[1]
+    try:
+        return lab.find_sshd()
+    except TargetError as exc:
+        raise SshdUnavailable(str(exc)) from exc
 
 
 class _ClientCache:
@@ -202,132 +169,47 @@ class SshdFactory:
         """Start one more sshd with its own host key (names must be unique per factory)."""
         if name in self._procs:
             raise ValueError(f"an sshd named {name!r} is already running")
-        workdir = self._base / name
-        workdir.mkdir(parents=True)
-        user = getpass.getuser()
-        keygen(workdir / "host_ed25519", f"sshwall-test-host-{name}")
-        keygen(workdir / "client_ed25519", f"sshwall-test-client-{name}")
-        shutil.copyfile(workdir / "client_ed25519.pub", workdir / "authorized_keys")
-        if os.geteuid() == 0:
-            # The privilege-separation directory sshd insists on when started as root.
-            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        last_error = ""
-        for _ in range(_START_ATTEMPTS):
-            port = free_port()
-            proc = self._launch(workdir, user, port)
-            try:
-                _wait_ready(proc, port, workdir / "sshd.log")
-            except SshdStartError as exc:
-                last_error = str(exc)
-                _terminate(proc)
-                if "Address already in use" in last_error:
-                    continue  # lost the free-port race; pick another
-                raise
-            server = self._describe(name, workdir, user, port, proc.pid)
-            self._procs[name] = (server, proc)
-            try:
-                server.check("true")
-            except Exception as exc:
-                self.stop(server)
-                log = _log_tail(server.log_path)
-                hint = ""
-                if "account is locked" in log:
-                    # UsePAM no (needed to run unprivileged) makes sshd refuse "!" passwords.
-                    hint = f"\nhint: unlock key logins with `usermod -p '*' {user}` (no password is set)"
-                raise SshdStartError(
-                    f"sshd {name} is up but the fixture key cannot log in as {user}: {exc}{hint}\n{log}"
-                ) from exc
-            return server
-        raise SshdStartError(last_error)
-
-    def _launch(self, workdir: Path, user: str, port: int) -> subprocess.Popen[bytes]:
-        config = Template(CONFIG_TEMPLATE.read_text()).substitute(
-            listen_address="127.0.0.1",
-            port=port,
-            user=user,
-            host_key=workdir / "host_ed25519",
-            pid_file=workdir / "sshd.pid",
-            authorized_keys=workdir / "authorized_keys",
-        )
-        config_path = workdir / "sshd_config"
-        config_path.write_text(config)
-        log = (workdir / "sshd.log").open("ab")
         try:
-            return subprocess.Popen(
-                [str(self._sshd), "-D", "-e", "-f", str(config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-
-    def _describe(self, name: str, workdir: Path, user: str, port: int, pid: int) -> SshdServer:
-        host_pub = (workdir / "host_ed25519.pub").read_text().split()
-        known_hosts = workdir / "known_hosts"
-        known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-        return SshdServer(
+            target, proc = lab.start_sshd(self._base / name, name, template=CONFIG_TEMPLATE.read_text())
+        except TargetError as exc:
+            raise SshdStartError(str(exc)) from exc
+        server = SshdServer(
             name=name,
-            host="127.0.0.1",
-            port=port,
-            user=user,
-            workdir=workdir,
-            client_key_path=workdir / "client_ed25519",
-            client_key_text=(workdir / "client_ed25519").read_text(),
-            host_key_path=workdir / "host_ed25519",
-            host_key_fingerprint=fingerprint(workdir / "host_ed25519.pub"),
-            known_hosts_path=known_hosts,
-            log_path=workdir / "sshd.log",
-            pid=pid,
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            workdir=target.workdir,
+            client_key_path=target.client_key_path,
+            client_key_text=target.client_key_text,
+            host_key_path=target.workdir / "host_ed25519",
+            host_key_fingerprint=target.host_key_fingerprint,
+            known_hosts_path=target.known_hosts_path,
+            log_path=target.log_path,
+            pid=target.pid,
         )
+        self._procs[name] = (server, proc)
+        try:
+            server.check("true")
+        except Exception as exc:
+            self.stop(server)
+            log = lab.log_tail(server.log_path)
+            hint = ""
+            if "account is locked" in log:
+                # UsePAM no (needed to run unprivileged) makes sshd refuse "!" passwords.
+                hint = f"\nhint: unlock key logins with `usermod -p '*' {server.user}` (no password is set)"
+            raise SshdStartError(
+                f"sshd {name} is up but the fixture key cannot log in as {server.user}: {exc}{hint}\n{log}"
+            ) from exc
+        return server
 
     def stop(self, server: SshdServer) -> None:
         """Stop one server this factory started."""
         entry = self._procs.pop(server.name, None)
         server.close_client()
         if entry is not None:
-            _terminate(entry[1])
+            lab.stop(entry[1])
 
     def close(self) -> None:
         """Stop every server this factory started."""
         for server, _ in list(self._procs.values()):
             self.stop(server)
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SshdStartError(f"sshd exited with {proc.returncode}\n{_log_tail(log_path)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
-                if sock.recv(64).startswith(b"SSH-"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SshdStartError(f"sshd did not answer on port {port}\n{_log_tail(log_path)}")
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    # sshd runs in its own session: signal the group so per-connection children go too.
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-
-
-def _log_tail(log_path: Path, lines: int = 20) -> str:
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return "(no sshd log)"
-    return "sshd log:\n" + "\n".join(text.splitlines()[-lines:])
