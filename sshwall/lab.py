@@ -66,10 +66,10 @@ def find_sshd() -> Path:
     raise TargetError("OpenSSH sshd is not installed (Debian/Ubuntu: apt-get install openssh-server)")
 
 
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` (a loopback address) a moment ago."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -107,8 +107,11 @@ class LabSshd:
         return self.client_key_path.read_text()
 
 
-def start_sshd(workdir: Path, name: str = "sshd", template: str = CONFIG, attempts: int = 5) -> tuple[LabSshd, subprocess.Popen[bytes]]:
-    """Start an sshd with fresh keys under ``workdir``; the caller stops it with ``stop``."""
+def start_sshd(
+    workdir: Path, name: str = "sshd", template: str = CONFIG, attempts: int = 5, listen: str = "127.0.0.1"
+) -> tuple[LabSshd, subprocess.Popen[bytes]]:
+    """Start an sshd with fresh keys under ``workdir`` on ``listen`` (a loopback address);
+    the caller stops it with ``stop``."""
     sshd = find_sshd()
     workdir.mkdir(parents=True, exist_ok=True)
     user = getpass.getuser()
@@ -119,10 +122,10 @@ def start_sshd(workdir: Path, name: str = "sshd", template: str = CONFIG, attemp
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
     last = ""
     for _ in range(attempts):
-        port = free_port()
+        port = free_port(listen)
         config = workdir / "sshd_config"
         config.write_text(Template(template).substitute(
-            listen_address="127.0.0.1", port=port, user=user, host_key=workdir / "host_ed25519",
+            listen_address=listen, port=port, user=user, host_key=workdir / "host_ed25519",
             pid_file=workdir / "sshd.pid", authorized_keys=workdir / "authorized_keys",
         ))
         log_path = workdir / "sshd.log"
@@ -130,7 +133,7 @@ def start_sshd(workdir: Path, name: str = "sshd", template: str = CONFIG, attemp
             proc = subprocess.Popen([str(sshd), "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=log, start_new_session=True)
         try:
-            _wait_ready(proc, port, log_path)
+            _wait_ready(proc, listen, port, log_path)
         except TargetError as err:
             stop(proc)
             last = str(err)
@@ -139,25 +142,25 @@ def start_sshd(workdir: Path, name: str = "sshd", template: str = CONFIG, attemp
             raise
         host_pub = (workdir / "host_ed25519.pub").read_text().split()
         known_hosts = workdir / "known_hosts"
-        known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-        return LabSshd("127.0.0.1", port, user, workdir, workdir / "client_ed25519",
+        known_hosts.write_text(f"[{listen}]:{port} {host_pub[0]} {host_pub[1]}\n")
+        return LabSshd(listen, port, user, workdir, workdir / "client_ed25519",
                        fingerprint(workdir / "host_ed25519.pub"), known_hosts, log_path, proc.pid), proc
     raise TargetError(last)
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], host: str, port: int, log_path: Path) -> None:
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise TargetError(f"sshd exited with code {proc.returncode}:\n{log_tail(log_path)}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            with socket.create_connection((host, port), timeout=1.0) as sock:
                 if sock.recv(64).startswith(b"SSH-"):
                     return
         except OSError:
             pass
         time.sleep(0.05)
-    raise TargetError(f"sshd did not listen on 127.0.0.1:{port} within {_READY_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
+    raise TargetError(f"sshd did not listen on {host}:{port} within {_READY_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
 
 
 def log_tail(log_path: Path, lines: int = 20) -> str:

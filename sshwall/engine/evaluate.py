@@ -56,10 +56,13 @@ def effective_interval(policy: Policy, call: ToolCall) -> int | None:
 
 
 class _Evaluation:
-    def __init__(self, policy: Policy, call: ToolCall, analyses: Mapping[str, Analysis]) -> None:
+    def __init__(
+        self, policy: Policy, call: ToolCall, analyses: Mapping[str, Analysis], command_set: str | None
+    ) -> None:
         self.policy = policy
         self.call = call
         self.analyses = analyses
+        self.command_set = command_set
         self.hits: list[Hit] = []
 
     def deny(self, rule: str, reason: str) -> None:
@@ -135,11 +138,15 @@ class _Evaluation:
             self.tunnel(prof, rule, rid)
 
     def command(self, name: str, text: str, rule: ToolRule, cwd: Any) -> None:
-        if rule.commands in (None, "any"):
+        set_name = self.command_set or rule.commands
+        if set_name in (None, "any"):
             return
-        cs = self.policy.commands[rule.commands]
+        cs = self.policy.commands.get(set_name)
+        if cs is None:
+            self.deny(f"tools.{self.call.name}", f"command set {set_name!r} does not exist")
+            return
         a = self.analyses.get(name) or analyse(text, cs.max_length, cs.max_depth)
-        self.hits.extend(check_commands(rule.commands, cs, a, working_folder(cwd, a)))
+        self.hits.extend(check_commands(set_name, cs, a, working_folder(cwd, a)))
 
     def terminal(self, data: str, rule: ToolRule, rid: str) -> None:
         if rule.terminal is None:
@@ -219,10 +226,19 @@ def _host_port_match(target: str, allowed: str) -> bool:
     return port.isdigit() and fnmatchcase(host, a_host.lower()) and _port_in(int(port), a_ports)
 
 
-def evaluate(policy: Policy, call: ToolCall, analyses: Mapping[str, Analysis] | None = None) -> Verdict:
-    """Decide one tool call. ``analyses`` may carry precomputed analyses by argument name."""
+def evaluate(
+    policy: Policy,
+    call: ToolCall,
+    analyses: Mapping[str, Analysis] | None = None,
+    command_set: str | None = None,
+) -> Verdict:
+    """Decide one tool call.
+
+    ``analyses`` may carry precomputed analyses by argument name; ``command_set`` replaces the
+    tool's command set (a host group's own set, for calls on a connection to that group).
+    """
     try:
-        return _Evaluation(policy, call, analyses or {}).run()
+        return _Evaluation(policy, call, analyses or {}, command_set).run()
     except Exception as err:  # noqa: BLE001 - an engine bug must deny, never allow
         return Verdict.of([Hit("engine.error", Decision.DENY, f"internal error while deciding: {type(err).__name__}: {err}")])
 

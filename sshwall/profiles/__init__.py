@@ -49,12 +49,21 @@ class ArgSpec(BaseModel):
     )
 
 
+Effect = Literal["connect", "disconnect", "open-terminal", "stop-background", "stop-all-background"]
+
+
 class ToolProfile(BaseModel):
-    """One tool of the upstream server."""
+    """One tool of the upstream server.
+
+    ``effect`` tells the gateway what a successful call changes that later calls depend on:
+    a new connection (bound to its target), a connection gone, a terminal session opened on a
+    connection, background tasks stopped.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: str = ""
+    effect: Effect | None = None
     arguments: dict[str, ArgSpec] = Field(default_factory=dict)
 
     def args_of_kind(self, kind: ArgKind) -> tuple[str, ...]:
@@ -72,4 +81,4 @@ class Profile(BaseModel):
     tools: dict[str, ToolProfile]
 
 
-__all__ = ["ArgKind", "ArgSpec", "JsonType", "Profile", "ToolProfile"]
+__all__ = ["ArgKind", "ArgSpec", "Effect", "JsonType", "Profile", "ToolProfile"]

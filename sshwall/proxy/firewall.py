@@ -9,27 +9,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sshwall.audit import AuditLog, decision_event, notice_event, outcome_event, secret_argument_names
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate
 from sshwall.errors import SshwallError, UpstreamError
 from sshwall.policy import Policy
-from sshwall.proxy.governor import STOP_ONE, Admission, Governor
+from sshwall.proxy.governor import Admission, Caller, Governor
+from sshwall.proxy.targetguard import TargetGuard
 from sshwall.proxy.jsonrpc import tool_error
 
 log = logging.getLogger("sshwall.firewall")
 
 Forward = Callable[[str, Any], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: the identity whose grant applies, and the MCP session."""
-
-    identity: str = "local"
-    session: str = "stdio"
 
 
 def denial_text(verdict: Verdict) -> str:
@@ -45,35 +37,47 @@ class Firewall:
     """Decides each tool call under a policy, writes the audit record, forwards allowed calls."""
 
     def __init__(
-        self, policy: Policy, forward: Forward, audit: AuditLog | None = None, governor: Governor | None = None
+        self,
+        policy: Policy,
+        forward: Forward,
+        audit: AuditLog | None = None,
+        governor: Governor | None = None,
+        targets: TargetGuard | None = None,
     ) -> None:
         self.policy = policy
         self.forward = forward
         self.audit = audit
         self.governor = governor
+        self.targets = targets or TargetGuard(policy)
         self._mine: set[str] = set()  # connections whose background task this gateway started
 
-    def decide(self, name: Any, arguments: Any) -> Verdict:
+    def decide(self, name: Any, arguments: Any, command_set: str | None = None) -> Verdict:
         """The policy's verdict on one call (pure)."""
         if not isinstance(name, str) or not name:
             return Verdict.of([Hit("input.malformed", Decision.DENY, "tools/call without a tool name")])
         if arguments is None:
             arguments = {}
-        return evaluate(self.policy, ToolCall(name, arguments))
+        return evaluate(self.policy, ToolCall(name, arguments), command_set=command_set)
 
     async def call_tool(self, params: Mapping[str, Any], caller: Caller, request_id: Any = None) -> Any:
         """Decide, audit, and forward one ``tools/call``; returns the result to send back."""
         started = time.perf_counter()
         name = params.get("name") if isinstance(params, Mapping) else None
         arguments = params.get("arguments") if isinstance(params, Mapping) else None
-        verdict = self.decide(name, arguments)
+        args = arguments if isinstance(arguments, Mapping) else {}
+        tool = name if isinstance(name, str) else repr(name)
+        where = self.targets.locate(tool, args)
+        verdict = self.decide(name, arguments, where.command_set)
+        if where.problem is not None:
+            verdict = Verdict.of([*verdict.hits, Hit(where.rule, Decision.DENY, where.problem)])
+        if verdict.decision == Decision.ALLOW:
+            verdict = await self.targets.check_connect(tool, args, verdict)
         admission = Admission(verdict)
         if self.governor is not None and isinstance(name, str):
-            call = ToolCall(name, arguments if isinstance(arguments, Mapping) else {})
-            admission = await self.governor.admit(call, verdict, caller.identity, caller.session)
+            who = Caller(caller.identity, caller.session, where.binding.host if where.binding else None)
+            admission = await self.governor.admit(ToolCall(name, args), verdict, who, where.limits)
             verdict = admission.verdict
         decided_ms = (time.perf_counter() - started) * 1000
-        tool = name if isinstance(name, str) else repr(name)
         forwarded = verdict.decision == Decision.ALLOW
         ref = self._record(
             decision_event(
@@ -105,8 +109,10 @@ class Firewall:
             await self._undo(admission)
         elif admission.task is not None:
             self._mine.add(admission.task.connection_id)
+        if not failed:
+            self.targets.remember(tool, args, result, where)
         if self.governor is not None:
-            await self.governor.after(ToolCall(tool, arguments if isinstance(arguments, Mapping) else {}), not failed)
+            await self.governor.after(ToolCall(tool, args), not failed)
         self._outcome(ref, tool, "tool-error" if failed else "ok", started, None, caller, request_id)
         return result
 
@@ -139,17 +145,18 @@ class Firewall:
         except SshwallError as err:
             log.warning("cannot read expired background tasks: %s", err)
             return 0
+        stop_tool = self.governor.stop_tool()
         for task in expired:
-            if task.connection_id not in self._mine:
+            if task.connection_id not in self._mine or stop_tool is None:
                 continue  # another replica's upstream runs it
             try:
-                result = await self.forward("tools/call", {"name": STOP_ONE, "arguments": {"connectionId": task.connection_id}})
+                result = await self.forward("tools/call", {"name": stop_tool, "arguments": {"connectionId": task.connection_id}})
                 detail = "stopped"
                 if isinstance(result, Mapping) and result.get("isError"):
                     detail = "upstream refused the stop (task may already be gone)"
             except UpstreamError as err:
                 detail = f"stop failed: {err}"
-            await self.governor.after(ToolCall(STOP_ONE, {"connectionId": task.connection_id}), True)
+            await self.governor.after(ToolCall(stop_tool, {"connectionId": task.connection_id}), True)
             self._mine.discard(task.connection_id)
             stopped += 1
             self._record(notice_event("ttl-stop", detail=detail, connection_id=task.connection_id,

@@ -20,8 +20,15 @@ from sshwall.policy.durations import format_duration
 
 log = logging.getLogger("sshwall.governor")
 
-STOP_ONE = "stopBackground"
-STOP_ALL = "stopAllBackgroundTasks"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the identity whose grant applies, the MCP session, the bound host."""
+
+    identity: str = "local"
+    session: str = "stdio"
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,28 +59,38 @@ class Governor:
         rule = self.policy.tools.get(tool)
         return [*(rule.limits if rule else ()), *self.policy.limits]
 
+    def stop_tool(self) -> str | None:
+        """The upstream's tool that stops one connection's background task."""
+        return next((n for n, t in self.policy.profile.tools.items() if t.effect == "stop-background"), None)
+
     @staticmethod
-    def _scope_value(limit: Limit, tool: str, arguments: Mapping[str, Any], identity: str, session: str) -> str:
+    def _scope_value(limit: Limit, tool: str, arguments: Mapping[str, Any], who: Caller) -> str:
         if limit.scope == "grant":
-            return identity
+            return who.identity
         if limit.scope == "session":
-            return session
-        if limit.scope in ("connection", "host"):
-            # Until connections are bound to hosts, a connection stands for its host.
+            return who.session
+        if limit.scope == "connection":
             return str(arguments.get("connectionId", "-"))
+        if limit.scope == "host":
+            # A connection stands for its host until it is bound (the policy has no hosts).
+            return who.host or str(arguments.get("connectionId", "-"))
         if limit.scope == "tool":
             return tool
         return "*"
 
-    async def admit(self, call: ToolCall, verdict: Verdict, identity: str, session: str) -> Admission:
-        """Apply rate caps and background rules to ``verdict``; never loosens it."""
+    async def admit(self, call: ToolCall, verdict: Verdict, who: Caller, extra: tuple[Limit, ...] = ()) -> Admission:
+        """Apply rate caps and background rules to ``verdict``; never loosens it.
+
+        ``extra`` are further limits that apply here (a host group's).
+        """
+        identity = who.identity
         arguments = call.arguments if isinstance(call.arguments, Mapping) else {}
-        limits = self._limits(call.name)
+        limits = [*self._limits(call.name), *extra]
         allowed = verdict.decision == Decision.ALLOW
         wanted = [lim for lim in limits if allowed or lim.count == "attempts"]
         try:
             if wanted:
-                requests = [LimitRequest.for_limit(lim, self._scope_value(lim, call.name, arguments, identity, session)) for lim in wanted]
+                requests = [LimitRequest.for_limit(lim, self._scope_value(lim, call.name, arguments, who)) for lim in wanted]
                 result = await self.state.limiter.acquire(requests, self.now_ms())
                 if not result.allowed and allowed:
                     return Admission(_deny(verdict, f"limits.{(result.key or '').split('|')[0]}", result.reason))
@@ -120,12 +137,13 @@ class Governor:
 
     async def after(self, call: ToolCall, ok: bool) -> None:
         """Keep the task registry in step with stop calls that went through."""
-        if not ok:
+        prof = self.policy.profile.tools.get(call.name)
+        if not ok or prof is None:
             return
         try:
-            if call.name == STOP_ONE and isinstance(call.arguments, Mapping):
+            if prof.effect == "stop-background" and isinstance(call.arguments, Mapping):
                 await self.state.tasks.stop(str(call.arguments.get("connectionId", "")))
-            elif call.name == STOP_ALL:
+            elif prof.effect == "stop-all-background":
                 await self.state.tasks.stop_all(None)
         except StateError as err:
             log.warning("task registry not updated after %s: %s", call.name, err)

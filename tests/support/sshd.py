@@ -165,12 +165,13 @@ class SshdFactory:
         self._sshd = find_sshd()
         self._procs: dict[str, tuple[SshdServer, subprocess.Popen[bytes]]] = {}
 
-    def start(self, name: str = "sshd") -> SshdServer:
-        """Start one more sshd with its own host key (names must be unique per factory)."""
+    def start(self, name: str = "sshd", listen: str = "127.0.0.1") -> SshdServer:
+        """Start one more sshd with its own host key (names must be unique per factory), on
+        ``listen`` (any 127.0.0.0/8 address: loopback, so traffic stays on this machine)."""
         if name in self._procs:
             raise ValueError(f"an sshd named {name!r} is already running")
         try:
-            target, proc = lab.start_sshd(self._base / name, name, template=CONFIG_TEMPLATE.read_text())
+            target, proc = lab.start_sshd(self._base / name, name, template=CONFIG_TEMPLATE.read_text(), listen=listen)
         except TargetError as exc:
             raise SshdStartError(str(exc)) from exc
         server = SshdServer(
