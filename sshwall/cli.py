@@ -58,6 +58,7 @@ _DELEGATED = {
     "serve": "serve the firewall in front of an SSH MCP server (stdio or --listen HTTP)",
     "backend": "the built-in SSH MCP server (no policy checks: put sshwall in front of it)",
     "audit": "verify or tail an audit log",
+    "verify": "check a policy's hosts against the real machines: reachability, host keys, algorithms, canary",
     "demo": "a scripted agent session through the gateway against a throwaway sshd",
 }
 
@@ -75,6 +76,10 @@ def _delegate(name: str, rest: list[str], out: TextIO) -> int:
         from sshwall.backend.command import main as backend_main
 
         return backend_main(rest)
+    if name == "verify":
+        from sshwall.targets.command import main as verify_main
+
+        return verify_main(rest, out=out)
     from sshwall.audit.command import main as audit_main
 
     return audit_main(rest, out=out)
