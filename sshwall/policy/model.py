@@ -309,6 +309,11 @@ class Policy(_Frozen):
         description="fetch and check the host key before connect: for groups with pins/known_hosts, for all, or never",
     )
     tofu_file: str | None = Field(default=None, description="where trust-on-first-use records keys")
+
+    @field_validator("host_key_check", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
     examples: tuple[Example, ...] = ()
 
     @model_validator(mode="after")

@@ -49,7 +49,6 @@ class Firewall:
         self.audit = audit
         self.governor = governor
         self.targets = targets or TargetGuard(policy)
-        self._mine: set[str] = set()  # connections whose background task this gateway started
 
     def decide(self, name: Any, arguments: Any, command_set: str | None = None) -> Verdict:
         """The policy's verdict on one call (pure)."""
@@ -107,8 +106,8 @@ class Firewall:
         failed = isinstance(result, Mapping) and bool(result.get("isError"))
         if failed:
             await self._undo(admission)
-        elif admission.task is not None:
-            self._mine.add(admission.task.connection_id)
+        elif self.governor is not None:
+            self.governor.confirm(admission)
         if not failed:
             self.targets.remember(tool, args, result, where)
         if self.governor is not None:
@@ -147,8 +146,8 @@ class Firewall:
             return 0
         stop_tool = self.governor.stop_tool()
         for task in expired:
-            if task.connection_id not in self._mine or stop_tool is None:
-                continue  # another replica's upstream runs it
+            if stop_tool is None:
+                break
             try:
                 result = await self.forward("tools/call", {"name": stop_tool, "arguments": {"connectionId": task.connection_id}})
                 detail = "stopped"
@@ -157,7 +156,6 @@ class Firewall:
             except UpstreamError as err:
                 detail = f"stop failed: {err}"
             await self.governor.after(ToolCall(stop_tool, {"connectionId": task.connection_id}), True)
-            self._mine.discard(task.connection_id)
             stopped += 1
             self._record(notice_event("ttl-stop", detail=detail, connection_id=task.connection_id,
                                       identity=task.identity, command=task.command, interval_ms=task.interval_ms))

@@ -50,6 +50,9 @@ class Governor:
         self.policy = policy
         self.state = state
         self.clock = clock
+        # Connections whose task this gateway's upstream runs: replicas share the registry, but
+        # each stops (and reaps) only its own.
+        self.mine: set[str] = set()
 
     def now_ms(self) -> int:
         """The current time in ms, from the injected clock."""
@@ -86,18 +89,22 @@ class Governor:
         identity = who.identity
         arguments = call.arguments if isinstance(call.arguments, Mapping) else {}
         limits = [*self._limits(call.name), *extra]
-        allowed = verdict.decision == Decision.ALLOW
-        wanted = [lim for lim in limits if allowed or lim.count == "attempts"]
+        admission = Admission(verdict)
         try:
+            if verdict.decision == Decision.ALLOW:
+                # The task caps first: a call they refuse must not use up a rate slot.
+                admission = await self._background(call, verdict, arguments, identity)
+            allowed = admission.verdict.decision == Decision.ALLOW
+            wanted = [lim for lim in limits if allowed or lim.count == "attempts"]
             if wanted:
                 requests = [LimitRequest.for_limit(lim, self._scope_value(lim, call.name, arguments, who)) for lim in wanted]
                 result = await self.state.limiter.acquire(requests, self.now_ms())
                 if not result.allowed and allowed:
+                    await self.undo(admission)
                     return Admission(_deny(verdict, f"limits.{(result.key or '').split('|')[0]}", result.reason))
-            if not allowed:
-                return Admission(verdict)
-            return await self._background(call, verdict, arguments, identity)
+            return admission
         except StateError as err:
+            await self.undo(admission)
             return Admission(_deny(verdict, "state.unavailable", f"state backend unavailable, so the call is refused: {err}"))
 
     async def _background(self, call: ToolCall, verdict: Verdict, arguments: Mapping[str, Any], identity: str) -> Admission:
@@ -127,6 +134,11 @@ class Governor:
             return Admission(_deny(verdict, f"tools.{call.name}.background", started.reason))
         return Admission(verdict, task)
 
+    def confirm(self, admission: Admission) -> None:
+        """The upstream started the admitted task."""
+        if admission.task is not None:
+            self.mine.add(admission.task.connection_id)
+
     async def undo(self, admission: Admission) -> None:
         """Forget a task the upstream did not start."""
         if admission.task is not None:
@@ -142,12 +154,17 @@ class Governor:
             return
         try:
             if prof.effect == "stop-background" and isinstance(call.arguments, Mapping):
-                await self.state.tasks.stop(str(call.arguments.get("connectionId", "")))
+                connection = str(call.arguments.get("connectionId", ""))
+                await self.state.tasks.stop(connection)
+                self.mine.discard(connection)
             elif prof.effect == "stop-all-background":
-                await self.state.tasks.stop_all(None)
+                # The upstream stopped its own tasks: the ones this gateway started.
+                for connection in sorted(self.mine):
+                    await self.state.tasks.stop(connection)
+                self.mine.clear()
         except StateError as err:
             log.warning("task registry not updated after %s: %s", call.name, err)
 
     async def expired(self) -> list[BackgroundTask]:
-        """Tasks whose time to live has passed (still registered until stopped)."""
-        return await self.state.tasks.expired(self.now_ms())
+        """This gateway's tasks whose time to live has passed (registered until stopped)."""
+        return [t for t in await self.state.tasks.expired(self.now_ms()) if t.connection_id in self.mine]

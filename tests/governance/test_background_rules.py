@@ -107,12 +107,6 @@ def test_policy_default_interval_is_injected_into_the_forwarded_call(gateways: G
     assert [c["arguments"] for c in _forwarded(record)] == [_bg("c1", interval=60000), _bg("c2", interval=45000)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: Governor.admit records the rate-limit event (limiter.acquire) before the background "
-    "cap check; a call the max_active cap then denies still uses up a slot of a `count: allowed` limit",
-)
 def test_a_call_denied_by_the_background_cap_does_not_use_up_a_rate_slot(gateways: Gateways) -> None:
     gw = gateways.start(policy("gov-bg-cap-limited.yaml"), upstream=ECHO_UPSTREAM)
     assert gw.call("backgroundExecute", _bg("c1")).allowed            # allowed call 1 of 2
@@ -122,13 +116,6 @@ def test_a_call_denied_by_the_background_cap_does_not_use_up_a_rate_slot(gateway
     assert third.allowed, third.first_line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: stopAllBackgroundTasks through one replica calls tasks.stop_all(None) on the shared "
-    "registry, erasing the tasks other replicas (other identities, other upstreams) still run: they "
-    "escape their TTL stop and their identity's max_active",
-)
 def test_stop_all_on_one_replica_leaves_other_replicas_tasks_governed(
     gateways: Gateways, sqlite_url: str, tmp_path: Path
 ) -> None:
