@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
 
 from sshwall.audit import AuditLog, decision_event, notice_event, outcome_event, secret_argument_names
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate
@@ -21,7 +21,10 @@ from sshwall.proxy.jsonrpc import tool_error
 
 log = logging.getLogger("sshwall.firewall")
 
-Forward = Callable[[str, Any], Awaitable[Any]]
+class Forward(Protocol):
+    """Sends one request upstream; ``client_id`` lets a client's cancellation follow it."""
+
+    def __call__(self, method: str, params: Any, *, client_id: Any = None) -> Awaitable[Any]: ...
 
 
 def denial_text(verdict: Verdict) -> str:
@@ -98,7 +101,7 @@ class Firewall:
         if not forwarded:
             return tool_error(denial_text(verdict), {"sshwall": verdict.to_json()})
         try:
-            result = await self.forward("tools/call", self._with_defaults(tool, dict(params)))
+            result = await self.forward("tools/call", self._with_defaults(tool, dict(params)), client_id=request_id)
         except UpstreamError as err:
             await self._undo(admission)
             self._outcome(ref, tool, "error", started, str(err), caller, request_id)

@@ -71,6 +71,9 @@ class HttpUpstream:
         except asyncio.TimeoutError:
             await self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "timeout"})
             raise UpstreamError(f"upstream did not answer {method} within {timeout or self.timeout:g} s") from None
+        except asyncio.CancelledError:
+            await asyncio.shield(self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "cancelled"}))
+            raise
         finally:
             if client_id is not None:
                 self._by_client.pop(client_id, None)

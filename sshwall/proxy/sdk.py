@@ -24,7 +24,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 import sshwall
 from sshwall.errors import UpstreamError, UsageError
 from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.proxy.jsonrpc import UPSTREAM_ERROR, FrameError, LineReader, Message, decode
+from sshwall.proxy.jsonrpc import INVALID_REQUEST, UPSTREAM_ERROR, FrameError, LineReader, Message, decode, encode, error
 from sshwall.proxy.upstream import RpcError, Upstream
 
 log = logging.getLogger("sshwall.sdk")
@@ -121,13 +121,13 @@ def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[An
     )
 
 
-async def serve_http(server: Server[Any], listen: str) -> None:
+async def serve_http(server: Server[Any], listen: str, max_bytes: int) -> None:
     """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled."""
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise UsageError(f"--listen {listen!r}: write HOST:PORT")
     host = host.strip("[]")
-    app = server.streamable_http_app(host=host)
+    app = server.streamable_http_app(host=host, max_request_body_size=max_bytes)
     config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="on")
     await uvicorn.Server(config).serve()
 
@@ -145,12 +145,19 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
                     frame = await reader.next_frame()
                 except EOFError:
                     return
-                if frame is None or not frame.strip():
+                if frame is None:
+                    await write(encode(error(None, INVALID_REQUEST, "message over the size limit; dropped")))
+                    continue
+                if not frame.strip():
                     continue
                 try:
-                    msg = types.jsonrpc_message_adapter.validate_python(decode(frame), by_name=False)
-                except (FrameError, ValueError) as err:
-                    await read_send.send(err if isinstance(err, Exception) else ValueError(str(err)))
+                    raw = decode(frame)
+                    msg = types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
+                except FrameError as err:
+                    await write(encode(error(err.msg_id, err.code, str(err))))
+                    continue
+                except ValueError as err:
+                    await write(encode(error(raw.get("id"), INVALID_REQUEST, f"not an MCP message: {str(err)[:300]}")))
                     continue
                 await read_send.send(SessionMessage(msg))
 
@@ -170,5 +177,5 @@ async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upst
     """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
     await upstream.initialize(client_handshake())
     server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="http"))
-    await serve_http(server, args.listen)
+    await serve_http(server, args.listen, args.max_message_bytes)
     return 0

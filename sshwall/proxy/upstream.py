@@ -151,6 +151,10 @@ class StdioUpstream:
         except asyncio.TimeoutError:
             await self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "timeout"})
             raise UpstreamError(f"upstream did not answer {method} within {timeout or self.timeout:g} s") from None
+        except asyncio.CancelledError:
+            # Whoever waited gave up (the client cancelled): tell the upstream too.
+            await asyncio.shield(self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "cancelled"}))
+            raise
         finally:
             self._pending.pop(msg_id, None)
             if client_id is not None:
