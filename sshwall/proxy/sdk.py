@@ -24,7 +24,7 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 import sshwall
 from sshwall.errors import UpstreamError, UsageError
 from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.proxy.jsonrpc import INVALID_REQUEST, UPSTREAM_ERROR, FrameError, LineReader, Message, decode, encode, error
+from sshwall.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, UPSTREAM_ERROR, FrameError, LineReader, Message, decode, encode, error
 from sshwall.proxy.upstream import RpcError, Upstream
 
 log = logging.getLogger("sshwall.sdk")
@@ -68,33 +68,83 @@ def _legacy_params(params: Any) -> Any:
     return data
 
 
-def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[Any], Caller]) -> Server[Any]:
+class UpstreamRouter:
+    """Delivers what the upstream sends on its own to the SDK-served client it belongs to.
+
+    Progress goes to the client whose request carries the token. The upstream's own requests
+    (roots, sampling, elicitation) are answered with an error: the SDK frontend has no way to
+    put them to the right client. Other notifications are logged and dropped.
+    """
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self._progress: dict[Any, Any] = {}
+
+    def track(self, params: Any, ctx: Any) -> Any:
+        """Remember which client a request's progress token belongs to; returns the token."""
+        meta = getattr(params, "meta", None)
+        if isinstance(meta, dict):
+            token = meta.get("progress_token", meta.get("progressToken"))
+        else:
+            token = getattr(meta, "progress_token", None)
+        if token is not None:
+            self._progress[token] = ctx
+        return token
+
+    def forget(self, token: Any) -> None:
+        """The request is answered: its progress token is done."""
+        self._progress.pop(token, None)
+
+    async def from_upstream(self, msg: Message) -> None:
+        """Route one upstream-initiated message."""
+        method = msg.get("method")
+        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        if "id" in msg:
+            await self.upstream.respond(error(msg["id"], METHOD_NOT_FOUND, f"sshwall's SDK frontend cannot pass {method} to a client"))
+            return
+        if method == "notifications/progress" and params.get("progressToken") in self._progress:
+            ctx = self._progress[params["progressToken"]]
+            await ctx.session.send_progress_notification(
+                params["progressToken"], params.get("progress", 0), params.get("total"), params.get("message"),
+                related_request_id=getattr(ctx, "request_id", None),
+            )
+            return
+        log.debug("upstream notification %s not passed on (SDK frontend)", method)
+
+
+def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[Any], Caller], router: UpstreamRouter) -> Server[Any]:
     """An SDK server mirroring the upstream's identity and capabilities, guarded by ``firewall``."""
     init = upstream.initialize_result or {}
     info = init.get("serverInfo") or {}
     caps = init.get("capabilities") or {}
 
-    async def forward(method: str, params: Any, result_type: type[Any]) -> Any:
+    async def forward(method: str, params: Any, result_type: type[Any], ctx: Any = None) -> Any:
+        token = router.track(params, ctx)
         try:
             raw = await upstream.request(method, _legacy_params(params))
         except RpcError as err:
             raise MCPError(int(err.error.get("code", UPSTREAM_ERROR)), str(err.error.get("message", "")), err.error.get("data")) from None
         except UpstreamError as err:
             raise MCPError(UPSTREAM_ERROR, f"sshwall: upstream failed: {err}") from None
+        finally:
+            router.forget(token)
         return result_type.model_validate(raw or {}, by_name=False)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        result: types.ListToolsResult = await forward("tools/list", params, types.ListToolsResult)
+        result: types.ListToolsResult = await forward("tools/list", params, types.ListToolsResult, ctx)
         visible = {t["name"] for t in firewall.visible_tools([{"name": t.name} for t in result.tools])}
         return result.model_copy(update={"tools": [t for t in result.tools if t.name in visible]})
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        token = router.track(params, ctx)
         try:
             raw = await firewall.call_tool(_legacy_params(params), caller_of(ctx), getattr(ctx, "request_id", None))
         except RpcError as err:
             raise MCPError(int(err.error.get("code", UPSTREAM_ERROR)), str(err.error.get("message", ""))) from None
         except UpstreamError as err:
             raise MCPError(UPSTREAM_ERROR, f"sshwall: upstream failed: {err}") from None
+        finally:
+            router.forget(token)
         return types.CallToolResult.model_validate(raw, by_name=False)
 
     handlers: dict[str, Any] = {}
@@ -102,17 +152,17 @@ def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[An
         handlers.update(on_list_tools=list_tools, on_call_tool=call_tool)
     if "resources" in caps:
         handlers.update(
-            on_list_resources=lambda ctx, p: forward("resources/list", p, types.ListResourcesResult),
-            on_list_resource_templates=lambda ctx, p: forward("resources/templates/list", p, types.ListResourceTemplatesResult),
-            on_read_resource=lambda ctx, p: forward("resources/read", p, types.ReadResourceResult),
+            on_list_resources=lambda ctx, p: forward("resources/list", p, types.ListResourcesResult, ctx),
+            on_list_resource_templates=lambda ctx, p: forward("resources/templates/list", p, types.ListResourceTemplatesResult, ctx),
+            on_read_resource=lambda ctx, p: forward("resources/read", p, types.ReadResourceResult, ctx),
         )
     if "prompts" in caps:
         handlers.update(
-            on_list_prompts=lambda ctx, p: forward("prompts/list", p, types.ListPromptsResult),
-            on_get_prompt=lambda ctx, p: forward("prompts/get", p, types.GetPromptResult),
+            on_list_prompts=lambda ctx, p: forward("prompts/list", p, types.ListPromptsResult, ctx),
+            on_get_prompt=lambda ctx, p: forward("prompts/get", p, types.GetPromptResult, ctx),
         )
     if "completions" in caps:
-        handlers.update(on_completion=lambda ctx, p: forward("completion/complete", p, types.CompleteResult))
+        handlers.update(on_completion=lambda ctx, p: forward("completion/complete", p, types.CompleteResult, ctx))
     return Server(
         str(info.get("name") or "sshwall"),
         version=str(info.get("version") or sshwall.__version__),
@@ -173,9 +223,9 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
         tg.cancel_scope.cancel()
 
 
-async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upstream) -> int:
+async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upstream, router: UpstreamRouter) -> int:
     """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
     await upstream.initialize(client_handshake())
-    server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="http"))
+    server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="http"), router)
     await serve_http(server, args.listen, args.max_message_bytes)
     return 0

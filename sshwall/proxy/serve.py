@@ -67,11 +67,12 @@ async def serve(args: argparse.Namespace) -> int:
         raise UsageError("give either --upstream-url or an upstream command after --, not both")
     policy = load_checked(args.rules or default_policy_path())
     audit = AuditLog(args.audit, fsync=args.audit_fsync) if args.audit else None
-    relay: StdioRelay | None = None
+    # Where the upstream's own messages go: the relay, or the SDK frontend's router.
+    route: list[Callable[[Message], Awaitable[None]]] = []
 
     async def from_upstream(msg: Message) -> None:
-        if relay is not None:
-            await relay.from_upstream(msg)
+        if route:
+            await route[0](msg)
 
     upstream: Upstream
     if args.upstream_url:
@@ -85,9 +86,11 @@ async def serve(args: argparse.Namespace) -> int:
     reaper = asyncio.create_task(_reap(firewall))
     try:
         if args.listen:
-            from sshwall.proxy.sdk import serve_sdk
+            from sshwall.proxy.sdk import UpstreamRouter, serve_sdk
 
-            return await serve_sdk(args, firewall, upstream)
+            router = UpstreamRouter(upstream)
+            route.append(router.from_upstream)
+            return await serve_sdk(args, firewall, upstream, router)
         reader, write = await _stdio(args)
         try:
             first_frame = await reader.next_frame()
@@ -95,13 +98,16 @@ async def serve(args: argparse.Namespace) -> int:
             return 0
         first = _try_decode(first_frame)
         if first is not None and _modern(first):
-            from sshwall.proxy.sdk import build_server, client_handshake, serve_stdio_modern
+            from sshwall.proxy.sdk import UpstreamRouter, build_server, client_handshake, serve_stdio_modern
 
+            router = UpstreamRouter(upstream)
+            route.append(router.from_upstream)
             await upstream.initialize(client_handshake())
-            server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="stdio"))
+            server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="stdio"), router)
             await serve_stdio_modern(server, first, reader, write)
             return 0
         relay = StdioRelay(firewall, upstream, write, Caller(identity=args.identity, session="stdio"))
+        route.append(relay.from_upstream)
         await relay.handle_frame(first_frame)
         await relay.run(reader)
         return 0

@@ -22,12 +22,6 @@ from mcp.shared.exceptions import MCPError
 from tests.proxy.gateway import FAKE_UPSTREAM, POLICIES, GatewayClient, serve_argv, start_gateway
 
 COMBOS = ["stdio-legacy", "stdio-modern", "http-legacy", "http-modern"]
-SDK_FRONTEND_BUG = (
-    "BUG: the SDK frontend (--listen HTTP, and 2026-07-28 clients on stdio) drops every message the "
-    "upstream sends on its own: serve() hands upstream notifications and requests to the legacy "
-    "relay only (relay is None there), so progress never reaches the client and upstream requests "
-    "are never answered"
-)
 
 
 @pytest.fixture(scope="module", params=COMBOS)
@@ -42,13 +36,7 @@ def gw(request: pytest.FixtureRequest, gateway_dir: Path) -> Iterator[GatewayCli
         yield client
 
 
-def _sdk_frontend_bug(gw: GatewayClient, request: pytest.FixtureRequest) -> None:
-    if gw.label != "stdio-legacy":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=SDK_FRONTEND_BUG))
-
-
 def test_progress_from_the_upstream_reaches_the_client(gw: GatewayClient, request: pytest.FixtureRequest) -> None:
-    _sdk_frontend_bug(gw, request)
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -64,7 +52,6 @@ def test_progress_from_the_upstream_reaches_the_client(gw: GatewayClient, reques
 def test_a_request_from_the_upstream_is_answered_by_the_client(gw: GatewayClient, request: pytest.FixtureRequest) -> None:
     if gw.era == "modern":
         pytest.skip("the 2026-07-28 era has no server-to-client requests (roots/list) to pass through")
-    _sdk_frontend_bug(gw, request)
     # The SDK client answers roots/list (with an error: it declares no roots); any answer counts.
     reply = gw.ok("executeCommand", {"connectionId": "c1", "command": "ask"})
     assert reply.text.startswith("client said "), reply.text
