@@ -17,10 +17,13 @@ from functools import lru_cache
 ANY = "**"
 Segments = tuple[str, ...]
 _GLOB_CHARS = frozenset("*?[")
+_LIVE = re.compile(r"[*?\[]")
 
 
 def split(pattern: str) -> list[str]:
     """Split a pattern at unescaped slashes."""
+    if "\\" not in pattern:
+        return pattern.split("/")
     parts: list[str] = []
     cur: list[str] = []
     i = 0
@@ -42,6 +45,8 @@ def split(pattern: str) -> list[str]:
 
 def is_literal(segment: str) -> bool:
     """True when a segment holds no live glob character."""
+    if "\\" not in segment:
+        return not _LIVE.search(segment)
     i = 0
     while i < len(segment):
         ch = segment[i]
@@ -56,6 +61,8 @@ def is_literal(segment: str) -> bool:
 
 def unescape(segment: str) -> str:
     """The text of a literal segment."""
+    if "\\" not in segment:
+        return segment
     out: list[str] = []
     i = 0
     while i < len(segment):
@@ -309,18 +316,26 @@ class PatternSet:
 
     def __init__(self, named: tuple[tuple[str, Segments], ...]) -> None:
         self.named = named
-        parts = [f"(?P<p{i}>{pattern_regex(segs)})" for i, (_, segs) in enumerate(named)]
-        self._regexes = [re.compile(p) for p in parts]
-        self._any = re.compile("|".join(parts)) if parts else None
+        # Each pattern is filed under one literal segment a matching path must contain (its
+        # longest), so a literal path is only tried against the few patterns that share a
+        # segment name with it; patterns without a literal segment are always tried.
+        self._by_segment: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+        self._always: list[tuple[int, re.Pattern[str]]] = []
+        for i, (_, segs) in enumerate(named):
+            entry = (i, re.compile(pattern_regex(segs)))
+            literal = [unescape(s) for s in segs if s != ANY and is_literal(s)]
+            if literal:
+                self._by_segment.setdefault(max(literal, key=len), []).append(entry)
+            else:
+                self._always.append(entry)
 
     def matches(self, path: Segments) -> list[str]:
-        """Names of every pattern some path named by ``path`` matches."""
+        """Names of every pattern some path named by ``path`` matches, in policy order."""
         if not self.named:
             return []
         if is_literal_path(path):
-            text = "".join("/" + unescape(s) for s in path)
-            assert self._any is not None
-            if not self._any.fullmatch(text):
-                return []
-            return [name for (name, _), rx in zip(self.named, self._regexes) if rx.fullmatch(text)]
+            names = [unescape(s) for s in path]
+            text = "".join("/" + n for n in names)
+            tried = [*self._always, *(e for n in dict.fromkeys(names) for e in self._by_segment.get(n, ()))]
+            return [self.named[i][0] for i, rx in sorted(tried, key=lambda e: e[0]) if rx.fullmatch(text)]
         return [name for name, segs in self.named if overlap(path, segs)]
