@@ -26,6 +26,7 @@ from sshwall.analysis.wrappers import MAX_WRAPPERS, WrapperError, basename, find
 
 _LIST_OPS = {";": "sequence", "\n": "sequence", "&": "background", "&&": "and", "||": "or"}
 _WORD_KINDS = {
+    "unsupported": FindingKind.UNSUPPORTED,
     "parse-error": FindingKind.PARSE_ERROR,
     "ansi-c-quote": FindingKind.ANSI_C_QUOTE,
     "hidden-substitution": FindingKind.HIDDEN_SUBSTITUTION,
@@ -176,6 +177,9 @@ class Walker:
         dynamic = False
         for part in getattr(node, "parts", []):
             kind = part.kind
+            if kind in ("commandsubstitution", "processsubstitution") and "\n" in self.source[part.pos[0] : part.pos[1]]:
+                # bashlex keeps only the first command of a newline-separated list in there.
+                self.finding(FindingKind.UNSUPPORTED, "a newline inside a substitution is not supported", part.pos[0])
             if kind == "commandsubstitution":
                 self.substitutions.add("command")
                 self.visit(part.command, ctx + ("substitution",), ())

@@ -114,6 +114,8 @@ def _skip_backtick(raw: str, i: int) -> int:
         if raw[end] == "\\":
             end += 2
             continue
+        if raw[end] == "\n":
+            raise WordError("unsupported", "a newline inside a backtick substitution is not supported", end)
         if raw[end] == "`":
             return end + 1
         end += 1
@@ -278,7 +280,10 @@ def _sequence(body: str) -> list[str] | None:
         if abs(z - a) // step + 1 > MAX_BRACE_EXPANSION:
             raise OverflowError("brace sequence too long")
         rng = range(a, z + 1, step) if a <= z else range(a, z - 1, -step)
-        return [str(v) for v in rng]
+        # bash pads to the wider end when either end has a leading zero ({01..03} -> 01 02 03)
+        padded = any(len(e.lstrip("-")) > 1 and e.lstrip("-").startswith("0") for e in (lo, hi))
+        width = max(len(lo), len(hi)) if padded else 0
+        return [f"{v:0{width}d}" if width else str(v) for v in rng]
     if len(lo) == 1 and len(hi) == 1 and lo.isalpha() and hi.isalpha():
         a, z = ord(lo), ord(hi)
         rng = range(a, z + 1, step) if a <= z else range(a, z - 1, -step)

@@ -33,6 +33,7 @@ class Grammar:
     assignments: bool = False  # NAME=VALUE words may precede the command
     numeric_option: bool = False  # nice -5
     extra_args: bool = False  # the command gets arguments from stdin (xargs)
+    optional_attached: str = ""  # short options whose value, optional, can only be attached
 
 
 def _g(**kw: object) -> Grammar:
@@ -62,7 +63,6 @@ GRAMMARS: dict[str, Grammar] = {
         bool_short="i0v",
         value_long={"--unset", "--chdir", "--split-string"},
         bool_long={"--ignore-environment", "--null", "--debug"},
-        no_exec={"-S", "--split-string"},
         assignments=True,
     ),
     "timeout": _g(value_short="sk", bool_short="v",
@@ -84,8 +84,9 @@ GRAMMARS: dict[str, Grammar] = {
     "builtin": _g(),
     "exec": _g(value_short="a", bool_short="cl"),
     "xargs": _g(
-        value_short="adEIiLlnPs",
-        bool_short="0oprtx",
+        value_short="adEILnPs",
+        bool_short="0oprtxil",
+        optional_attached="il",  # -i[REPLACE], -l[MAX]: an optional value, attached only
         value_long={"--arg-file", "--delimiter", "--max-lines", "--max-args", "--max-procs",
                     "--max-chars", "--process-slot-var", "--replace", "--eof"},
         bool_long={"--null", "--open-tty", "--interactive", "--no-run-if-empty", "--verbose",
@@ -140,6 +141,9 @@ def _parse_options(name: str, g: Grammar, argv: tuple[Word, ...]) -> tuple[int, 
             seen.add("-" + t[1:])
         else:
             for j, c in enumerate(t[1:], start=1):
+                if c in g.bool_short and c in g.optional_attached:
+                    seen.add("-" + c)
+                    break  # the rest of the word, if any, is its value
                 if c in g.value_short:
                     seen.add("-" + c)
                     if j == len(t) - 1:
@@ -210,6 +214,8 @@ def unwrap_once(argv: tuple[Word, ...]) -> Unwrapped | None:
     if g is None:
         return None
     i, seen = _parse_options(name, g, argv)
+    if name == "env" and seen & {"-S", "--split-string"}:
+        raise WrapperError("env -S/--split-string splits a string into a command sshwall does not analyse")
     if seen & g.no_exec:
         return None
     i += g.positionals
