@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 from sshwall.analysis import Analysis, Redirect, SimpleCommand, Word, expand_braces
@@ -55,22 +54,37 @@ class _Paths:
         return found
 
 
-@lru_cache(maxsize=128)
-def _compile(patterns: tuple[str, ...]) -> _Paths:
-    return _Paths(patterns)
+class _Compiled:
+    """A command set's path globs and denied-program globs, compiled once per command set."""
+
+    def __init__(self, cs: CommandSet) -> None:
+        self.protected = _Paths(cs.protected_paths)
+        self.exceptions = _Paths(cs.protected_exceptions)
+        self.writable = _Paths(cs.writable_paths)
+        self.denied = tuple(cs.deny_programs.items())
+        parts = [f"(?P<d{i}>{fnmatch.translate(glob)})" for i, (glob, _) in enumerate(self.denied)]
+        self._denied_rx = re.compile("|".join(parts)) if parts else None
+
+    def denied_program(self, name: str) -> str | None:
+        """The reason a ``deny_programs`` glob gives for ``name``, or None."""
+        m = self._denied_rx.match(name) if self._denied_rx is not None else None
+        return self.denied[int(m.lastgroup[1:])][1] if m is not None and m.lastgroup else None
 
 
-@lru_cache(maxsize=128)
-def _deny_regex(items: tuple[tuple[str, str], ...]) -> re.Pattern[str] | None:
-    parts = [f"(?P<d{i}>{fnmatch.translate(glob)})" for i, (glob, _) in enumerate(items)]
-    return re.compile("|".join(parts)) if parts else None
+# Memo by identity: a CommandSet is frozen, and the entry keeps it alive, so its id is not reused.
+_COMPILED: dict[int, tuple[CommandSet, _Compiled]] = {}
 
 
-def _denied_program(items: tuple[tuple[str, str], ...], name: str) -> str | None:
-    """The reason a ``deny_programs`` glob gives for ``name``, or None."""
-    rx = _deny_regex(items)
-    m = rx.match(name) if rx is not None else None
-    return items[int(m.lastgroup[1:])][1] if m is not None and m.lastgroup else None
+def compiled(cs: CommandSet) -> _Compiled:
+    """The compiled form of ``cs`` (built on first use)."""
+    hit = _COMPILED.get(id(cs))
+    if hit is not None and hit[0] is cs:
+        return hit[1]
+    if len(_COMPILED) >= 256:
+        _COMPILED.clear()
+    made = _Compiled(cs)
+    _COMPILED[id(cs)] = (cs, made)
+    return made
 
 
 def working_folder(cwd: object, analysis: Analysis) -> Segments | None:
@@ -91,9 +105,10 @@ class _Checker:
         self.cs = cs
         self.base = base
         self.hits: list[Hit] = []
-        self.protected = _compile(cs.protected_paths)
-        self.exceptions = _compile(cs.protected_exceptions)
-        self.writable = _compile(cs.writable_paths)
+        self.compiled = compiled(cs)
+        self.protected = self.compiled.protected
+        self.exceptions = self.compiled.exceptions
+        self.writable = self.compiled.writable
 
     def deny(self, rule: str, reason: str) -> None:
         self.hits.append(Hit(f"{self.name}.{rule}", Decision.DENY, reason))
@@ -153,7 +168,7 @@ class _Checker:
         name = self.resolve(argv[0])
         if name is None:
             return
-        reason = _denied_program(tuple(self.cs.deny_programs.items()), name)
+        reason = self.compiled.denied_program(name)
         if reason is not None:
             self.deny("deny_programs", f"`{name}`: {reason}")
             return
