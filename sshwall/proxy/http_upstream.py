@@ -7,7 +7,6 @@ at initialize is sent back on every later request. The only module that imports 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
@@ -18,7 +17,7 @@ import httpx2
 
 from sshwall.errors import UpstreamError
 from sshwall.proxy.jsonrpc import Message
-from sshwall.proxy.upstream import RpcError
+from sshwall.proxy.upstream import RpcError, bounded
 
 log = logging.getLogger("sshwall.upstream.http")
 
@@ -67,13 +66,7 @@ class HttpUpstream:
         if params is not None:
             frame["params"] = params
         try:
-            answer = await asyncio.wait_for(self._post(frame, msg_id, method), timeout or self.timeout)
-        except asyncio.TimeoutError:
-            await self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "timeout"})
-            raise UpstreamError(f"upstream did not answer {method} within {timeout or self.timeout:g} s") from None
-        except asyncio.CancelledError:
-            await asyncio.shield(self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "cancelled"}))
-            raise
+            answer = await bounded(self._post(frame, msg_id, method), self, msg_id, method, timeout or self.timeout)
         finally:
             if client_id is not None:
                 self._by_client.pop(client_id, None)

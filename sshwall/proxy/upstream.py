@@ -38,6 +38,19 @@ class Upstream(Protocol):
     async def close(self) -> None: ...
 
 
+async def bounded(answer: Awaitable[Message], upstream: Upstream, msg_id: int, method: str, timeout: float) -> Message:
+    """Wait for an answer at most ``timeout`` s; a timeout or a caller who gives up (the client
+    cancelled) sends the upstream ``notifications/cancelled`` for the request."""
+    try:
+        return await asyncio.wait_for(answer, timeout)
+    except asyncio.TimeoutError:
+        await upstream.notify("notifications/cancelled", {"requestId": msg_id, "reason": "timeout"})
+        raise UpstreamError(f"upstream did not answer {method} within {timeout:g} s") from None
+    except asyncio.CancelledError:
+        await asyncio.shield(upstream.notify("notifications/cancelled", {"requestId": msg_id, "reason": "cancelled"}))
+        raise
+
+
 class RpcError(UpstreamError):
     """The upstream answered a request with a JSON-RPC error."""
 
@@ -147,14 +160,7 @@ class StdioUpstream:
             frame["params"] = params
         try:
             await self._write(frame)
-            answer = await asyncio.wait_for(fut, timeout or self.timeout)
-        except asyncio.TimeoutError:
-            await self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "timeout"})
-            raise UpstreamError(f"upstream did not answer {method} within {timeout or self.timeout:g} s") from None
-        except asyncio.CancelledError:
-            # Whoever waited gave up (the client cancelled): tell the upstream too.
-            await asyncio.shield(self.notify("notifications/cancelled", {"requestId": msg_id, "reason": "cancelled"}))
-            raise
+            answer = await bounded(fut, self, msg_id, method, timeout or self.timeout)
         finally:
             self._pending.pop(msg_id, None)
             if client_id is not None:
