@@ -57,12 +57,18 @@ def effective_interval(policy: Policy, call: ToolCall) -> int | None:
 
 class _Evaluation:
     def __init__(
-        self, policy: Policy, call: ToolCall, analyses: Mapping[str, Analysis], command_set: str | None
+        self,
+        policy: Policy,
+        call: ToolCall,
+        analyses: Mapping[str, Analysis],
+        command_set: str | None,
+        typed: str,
     ) -> None:
         self.policy = policy
         self.call = call
         self.analyses = analyses
         self.command_set = command_set
+        self.typed = typed
         self.hits: list[Hit] = []
 
     def deny(self, rule: str, reason: str) -> None:
@@ -152,9 +158,9 @@ class _Evaluation:
         if rule.terminal is None:
             self.deny(rid, "terminal input has no terminal rule")
             return
-        cs_name = rule.terminal.commands
+        cs_name = self.command_set or rule.terminal.commands
         cs = self.policy.commands[cs_name]
-        keys = replay(data, rule.terminal.allow_control)
+        keys = replay(data, rule.terminal.allow_control, self.typed)
         if keys.problem is not None:
             self.deny(f"{rid}.terminal", keys.problem)
             return
@@ -231,14 +237,16 @@ def evaluate(
     call: ToolCall,
     analyses: Mapping[str, Analysis] | None = None,
     command_set: str | None = None,
+    typed: str = "",
 ) -> Verdict:
     """Decide one tool call.
 
     ``analyses`` may carry precomputed analyses by argument name; ``command_set`` replaces the
-    tool's command set (a host group's own set, for calls on a connection to that group).
+    tool's command set (a host group's own set, for calls on a connection to that group);
+    ``typed`` is what was typed earlier on the current line of a terminal session.
     """
     try:
-        return _Evaluation(policy, call, analyses or {}, command_set).run()
+        return _Evaluation(policy, call, analyses or {}, command_set, typed).run()
     except Exception as err:  # noqa: BLE001 - an engine bug must deny, never allow
         return Verdict.of([Hit("engine.error", Decision.DENY, f"internal error while deciding: {type(err).__name__}: {err}")])
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sshwall.audit import AuditLog, decision_event, notice_event, outcome_event, secret_argument_names
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate
+from sshwall.engine.terminal import replay
 from sshwall.errors import SshwallError, UpstreamError
 from sshwall.policy import Policy
 from sshwall.proxy.governor import Admission, Caller, Governor
@@ -52,14 +53,28 @@ class Firewall:
         self.audit = audit
         self.governor = governor
         self.targets = targets or TargetGuard(policy)
+        self._typed: dict[str, str] = {}  # terminal session -> text typed on its current line
 
-    def decide(self, name: Any, arguments: Any, command_set: str | None = None) -> Verdict:
+    def decide(self, name: Any, arguments: Any, command_set: str | None = None, typed: str = "") -> Verdict:
         """The policy's verdict on one call (pure)."""
         if not isinstance(name, str) or not name:
             return Verdict.of([Hit("input.malformed", Decision.DENY, "tools/call without a tool name")])
         if arguments is None:
             arguments = {}
-        return evaluate(self.policy, ToolCall(name, arguments), command_set=command_set)
+        return evaluate(self.policy, ToolCall(name, arguments), command_set=command_set, typed=typed)
+
+    def _terminal(self, tool: str, args: Mapping[str, Any]) -> tuple[str, str, Any] | None:
+        """(session id, keystrokes, allowed keys) of a terminal-input call, else None."""
+        prof = self.policy.profile.tools.get(tool)
+        rule = self.policy.tools.get(tool)
+        if prof is None or rule is None or rule.terminal is None:
+            return None
+        sessions, inputs = prof.args_of_kind("session"), prof.args_of_kind("terminal-input")
+        session = args.get(sessions[0]) if sessions else None
+        data = args.get(inputs[0]) if inputs else None
+        if not isinstance(session, str) or not isinstance(data, str):
+            return None
+        return session, data, rule.terminal.allow_control
 
     async def call_tool(self, params: Mapping[str, Any], caller: Caller, request_id: Any = None) -> Any:
         """Decide, audit, and forward one ``tools/call``; returns the result to send back."""
@@ -69,7 +84,9 @@ class Firewall:
         args = arguments if isinstance(arguments, Mapping) else {}
         tool = name if isinstance(name, str) else repr(name)
         where = self.targets.locate(tool, args)
-        verdict = self.decide(name, arguments, where.command_set)
+        terminal = self._terminal(tool, args)
+        typed = self._typed.get(terminal[0], "") if terminal else ""
+        verdict = self.decide(name, arguments, where.command_set, typed)
         if where.problem is not None:
             verdict = Verdict.of([*verdict.hits, Hit(where.rule, Decision.DENY, where.problem)])
         if verdict.decision == Decision.ALLOW:
@@ -113,6 +130,9 @@ class Firewall:
             self.governor.confirm(admission)
         if not failed:
             self.targets.remember(tool, args, result, where)
+            if terminal is not None:
+                # The line being typed continues in the next call on this session.
+                self._typed[terminal[0]] = replay(terminal[1], terminal[2], typed).pending
         if self.governor is not None:
             await self.governor.after(ToolCall(tool, args), not failed)
         self._outcome(ref, tool, "tool-error" if failed else "ok", started, None, caller, request_id)
