@@ -25,6 +25,7 @@ import sshwall
 from sshwall.errors import UpstreamError, UsageError
 from sshwall.proxy.firewall import Caller, Firewall
 from sshwall.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, UPSTREAM_ERROR, FrameError, LineReader, Message, decode, encode, error
+from sshwall.proxy.tokens import identity_of, load_tokens, require_token
 from sshwall.proxy.upstream import RpcError, Upstream
 
 log = logging.getLogger("sshwall.sdk")
@@ -171,13 +172,15 @@ def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[An
     )
 
 
-async def serve_http(server: Server[Any], listen: str, max_bytes: int) -> None:
+async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: dict[str, str] | None = None) -> None:
     """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled."""
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise UsageError(f"--listen {listen!r}: write HOST:PORT")
     host = host.strip("[]")
-    app = server.streamable_http_app(host=host, max_request_body_size=max_bytes)
+    app: Any = server.streamable_http_app(host=host, max_request_body_size=max_bytes)
+    if tokens:
+        app = require_token(app, tokens)
     config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="on")
     await uvicorn.Server(config).serve()
 
@@ -225,7 +228,13 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
 
 async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upstream, router: UpstreamRouter) -> int:
     """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
+    tokens = load_tokens(args.tokens) if args.tokens else None
     await upstream.initialize(client_handshake())
-    server = build_server(firewall, upstream, lambda ctx: Caller(identity=args.identity, session="http"), router)
-    await serve_http(server, args.listen, args.max_message_bytes)
+
+    def caller_of(ctx: Any) -> Caller:
+        session = getattr(getattr(ctx, "session", None), "session_id", None) or "http"
+        return Caller(identity=identity_of(ctx, args.identity), session=str(session))
+
+    server = build_server(firewall, upstream, caller_of, router)
+    await serve_http(server, args.listen, args.max_message_bytes, tokens)
     return 0

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upstream-url", metavar="URL", help="a streamable-HTTP upstream instead of a command")
     p.add_argument("--state", default=os.environ.get("SSHWALL_STATE", "memory://"), metavar="URL",
                    help="rate counters and task registry: memory:// (default), sqlite:///path.db, redis://host:port/0")
+    p.add_argument("--tokens", type=Path, metavar="FILE",
+                   help="with --listen: `identity: token` lines (or JSON); each request needs Authorization: Bearer TOKEN")
     p.add_argument("--identity", default=os.environ.get("SSHWALL_IDENTITY", "local"),
                    help="identity whose grant the stdio client uses (default: local)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds an upstream request may take")
