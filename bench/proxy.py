@@ -113,7 +113,7 @@ def main() -> None:
                 finally:
                     client.close()
             d50, s50 = statistics.median(rows["direct"]), statistics.median(rows["sshwall"])
-            print(f"\nbuilt-in backend + real sshd: executeCommand `true`")
+            print("\nbuilt-in backend + real sshd: executeCommand `true`")
             for name, values in rows.items():
                 print(f"  {name:8} p50 {statistics.median(values):7.3f} ms   p99 {pct(values, 0.99):7.3f} ms")
             print(f"  added p50 {s50 - d50:+.3f} ms ({(s50 / d50 - 1) * 100:+.1f}%)")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from sshwall.engine import Decision, ToolCall, Verdict, evaluate, load_checked, run_examples
+from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate, load_checked, run_examples
 from sshwall.engine.examples import ExampleResult
 from sshwall.errors import PolicyError, SshwallError, UsageError
 from sshwall.policy import Example, Policy, default_policy_path, load_policy
@@ -122,8 +122,6 @@ def _single_call(args: argparse.Namespace, policy: Policy) -> ToolCall:
 
 def decide_line(policy: Policy, line: str) -> Verdict:
     """Decide one batch line; a malformed line is a deny, never an exception."""
-    from sshwall.engine.verdict import Hit
-
     try:
         item = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as err:
