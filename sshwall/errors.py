@@ -28,6 +28,20 @@ class StateError(SshwallError):
 class UpstreamError(SshwallError):
     """The upstream MCP server failed, hung, or answered something unusable."""
 
+    outcome = "error"  # how the audit log names the failure
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time."""
+
+    outcome = "timeout"
+
+
+class UpstreamDied(UpstreamError):
+    """The upstream process exited, or its connection closed, before answering."""
+
+    outcome = "upstream-died"
+
 
 class TargetError(SshwallError):
     """An SSH target could not be reached or verified."""

@@ -121,7 +121,7 @@ class Firewall:
             result = await self.forward("tools/call", self._with_defaults(tool, dict(params)), client_id=request_id)
         except UpstreamError as err:
             await self._undo(admission)
-            self._outcome(ref, tool, "error", started, str(err), caller, request_id)
+            self._outcome(ref, tool, err.outcome, started, str(err), caller, request_id)
             raise
         failed = isinstance(result, Mapping) and bool(result.get("isError"))
         if failed:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 
-from sshwall.errors import UpstreamError
+from sshwall.errors import UpstreamDied, UpstreamError
 from sshwall.proxy.jsonrpc import Message
 from sshwall.proxy.upstream import RpcError, bounded
 
@@ -106,7 +106,7 @@ class HttpUpstream:
                 return msg
             if isinstance(msg, dict) and "method" in msg:
                 await self._on_message(msg)
-        raise UpstreamError("upstream closed the event stream before answering")
+        raise UpstreamDied("upstream closed the event stream before answering")
 
     async def notify(self, method: str, params: Any) -> None:
         """POST a notification (best effort)."""

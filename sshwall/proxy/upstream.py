@@ -16,7 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from sshwall.errors import UpstreamError
+from sshwall.errors import UpstreamDied, UpstreamError, UpstreamTimeout
 from sshwall.proxy.jsonrpc import FrameError, LineReader, Message, decode, encode, is_request
 
 log = logging.getLogger("sshwall.upstream")
@@ -45,7 +45,7 @@ async def bounded(answer: Awaitable[Message], upstream: Upstream, msg_id: int, m
         return await asyncio.wait_for(answer, timeout)
     except asyncio.TimeoutError:
         await upstream.notify("notifications/cancelled", {"requestId": msg_id, "reason": "timeout"})
-        raise UpstreamError(f"upstream did not answer {method} within {timeout:g} s") from None
+        raise UpstreamTimeout(f"upstream did not answer {method} within {timeout:g} s") from None
     except asyncio.CancelledError:
         await asyncio.shield(upstream.notify("notifications/cancelled", {"requestId": msg_id, "reason": "cancelled"}))
         raise
@@ -186,12 +186,12 @@ class StdioUpstream:
     async def _write(self, frame: Message) -> None:
         proc = self._proc
         if proc is None or proc.returncode is not None or proc.stdin is None:
-            raise UpstreamError("upstream is not running")
+            raise UpstreamDied("upstream is not running")
         try:
             proc.stdin.write(encode(frame))
             await proc.stdin.drain()
         except (ConnectionError, RuntimeError) as err:
-            raise UpstreamError(f"upstream closed its input: {err}") from err
+            raise UpstreamDied(f"upstream closed its input: {err}") from err
 
     async def _read(self, proc: asyncio.subprocess.Process, reader: LineReader) -> None:
         try:
@@ -223,7 +223,7 @@ class StdioUpstream:
             code = await proc.wait()
             for fut in self._pending.values():
                 if not fut.done():
-                    fut.set_exception(UpstreamError(f"upstream exited (code {code}) before answering"))
+                    fut.set_exception(UpstreamDied(f"upstream exited (code {code}) before answering"))
 
     async def close(self) -> None:
         """Stop the child process."""
