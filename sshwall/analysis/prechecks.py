@@ -14,9 +14,17 @@ DEFAULT_MAX_LENGTH = 64 * 1024
 DEFAULT_MAX_DEPTH = 32
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_NESTING = re.compile(r"[(){}`]|\b(?:if|while|until|for|case|select|fi|done|esac)\b")
+# Openers and closers as they can stand: '(' anywhere ('$(', '<('), '{' and '}' and the keywords
+# only at the start of a command (after ; & | newline ( or the start).
+_CMD_START = r"(?:^|(?<=[;&|\n({]))\s*"
+_SEPARATOR_WORDS = re.compile(r"\b(?:then|do|else|elif)\b")  # a command starts after these
+_NESTING = re.compile(
+    r"(?P<tok>[()`])|" + _CMD_START + r"(?P<tok2>[{}]|(?:if|while|until|for|case|select|fi|done|esac)\b)",
+)
 _OPENERS = frozenset({"if", "while", "until", "for", "case", "select"})
-_BASHLEX_HANG = re.compile(r"'[^'}]*\$\{[^'}]*'[^\s;&|<>()]")
+_UNCLOSED_PARAM = re.compile(r"\$\{(?![^'\"`}\n]*\})")
+_ESCAPED = re.compile(r"\\.", re.DOTALL)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _TRAILING_BACKSLASH = re.compile(r"(?<!\\)(?:\\\\)*\\\s*\Z")
 
 
@@ -36,24 +44,28 @@ def precheck(source: str, max_length: int, max_depth: int) -> Finding | None:
             f"control character {bad.group()!r} in command",
             bad.start(),
         )
-    hang = _BASHLEX_HANG.search(source)
-    if hang:
-        # bashlex's parameter expander never returns on a single-quoted '${' without its '}'
-        # that a word continues after: refuse it before it can hang the gateway.
-        return Finding(FindingKind.UNSUPPORTED, "'${' inside single quotes without its closing '}'", hang.start())
+    if ("'" in source or "`" in source) and (hang := _UNCLOSED_PARAM.search(source)):
+        # bashlex's parameter expander never returns on a '${' whose '}' quoting hid from it
+        # ('${x'y, x'${', $'${a' }, `${`): refuse it before it can hang the gateway.
+        body = source[hang.end() :].split("}", 1)[0]
+        if "}" in source[hang.end() :] and "`" in body:
+            return Finding(FindingKind.HIDDEN_SUBSTITUTION, f"parameter expansion ${{{body}}} contains '`'", hang.start())
+        return Finding(FindingKind.UNSUPPORTED, "'${' without its closing '}' next to quotes", hang.start())
     if _TRAILING_BACKSLASH.search(source):
         return Finding(FindingKind.PARSE_ERROR, "a lone backslash ends the command", len(source.rstrip()) - 1)
-    # Brackets and keywords are counted apart, so words such as `fi` in arguments cannot
-    # lower the bracket depth; keywords are also capped in number.
+    # Depth is counted on the text without escapes and quoted strings, and closers count only
+    # where they can close something: `echo }`, `')'` or a word `fi` cannot lower it.
+    bare = _SEPARATOR_WORDS.sub(";", _QUOTED.sub(" ", _ESCAPED.sub(" ", source)))
     brackets = keywords = opened = backticks = 0
-    for m in _NESTING.finditer(source):
-        tok = m.group()
+    for m in _NESTING.finditer(bare):
+        tok = m.group("tok") or m.group("tok2")
         if tok == "`":
             backticks += 1
             continue
-        if tok in "({":
+        if tok in ("(", "{"):
             brackets += 1
-        elif tok in ")}":
+            opened += 1
+        elif tok in (")", "}"):
             brackets = max(brackets - 1, 0)
         elif tok in _OPENERS:
             keywords += 1

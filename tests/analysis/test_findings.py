@@ -159,6 +159,42 @@ def test_keywords_inside_nested_substitutions_do_not_reset_the_depth_count() -> 
     assert_finding(source, FindingKind.TOO_DEEP, "nesting")
 
 
+@pytest.mark.parametrize("closer", ["}", "')'", "\\)", '"}"', "'fi'", "esac"])
+def test_closers_inside_words_do_not_reset_the_bracket_depth(closer: str) -> None:
+    # `}`, a quoted or escaped `)`, a word `fi`: none of them closes anything here.
+    source = "echo " + f"$(echo {closer} " * 40 + ")" * 40
+    assert_finding(source, FindingKind.TOO_DEEP, "nesting")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "if true; then echo fi; " * 40 + "ls" + "; fi" * 40,
+        "while true; do echo done; " * 40 + "ls" + "; done" * 40,
+        "{ echo }; " * 40 + "ls; " + "}; " * 40,
+        "{\n" * 40 + "ls\n" + "}\n" * 40,
+        "if true; then ( " * 20 + "ls" + " ); fi" * 20,
+    ],
+)
+def test_closing_words_do_not_reset_the_keyword_or_group_depth(source: str) -> None:
+    assert_finding(source, FindingKind.TOO_DEEP, "nesting")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "if true; then " * 30 + "ls" + "; fi" * 30,
+        "echo {a,b} {c,d} " * 50,
+        "echo ${x} " * 100,
+        "ls; " * 2000,
+        "awk '{ if (x) { print ((($1))) } }' f",
+        "echo '((((((((((((((((((((((((((((((((((((((((('",
+    ],
+)
+def test_wide_but_shallow_commands_are_not_too_deep(source: str) -> None:
+    assert not _of(analyse(source), FindingKind.TOO_DEEP)
+
+
 # -- CONTROL_CHAR -------------------------------------------------------------------------------
 
 

@@ -7,8 +7,12 @@ these tests pin which characters are live (unquoted) and which are escaped (quot
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sshwall.analysis import Word, analyse, expand_braces
 from sshwall.analysis.words import MAX_BRACE_EXPANSION, WordError, expands_braces, scan_word
@@ -307,4 +311,23 @@ def test_an_over_cap_brace_word_is_still_flagged_brace() -> None:
 
 @pytest.mark.parametrize(("pattern", "expanded"), [("{01..03}", ("01", "02", "03")), ("{1..03}", ("01", "02", "03")), ("x{08..10}", ("x08", "x09", "x10"))])
 def test_zero_padded_sequences_keep_their_width(pattern: str, expanded: tuple[str, ...]) -> None:
+    # A lost padding is a protected-path bypass: /srv/backup{01..01} must mean /srv/backup01.
     assert expand_braces(pattern) == expanded
+
+
+BASH = shutil.which("bash")
+
+
+@pytest.mark.skipif(BASH is None, reason="bash is not installed")
+@settings(deadline=None, max_examples=60)
+@given(
+    st.tuples(st.sampled_from(["", "-"]), st.sampled_from(["", "0", "00"]), st.integers(0, 12)),
+    st.tuples(st.sampled_from(["", "-"]), st.sampled_from(["", "0", "00"]), st.integers(0, 12)),
+    st.sampled_from(["", "..2", "..-3", "..02"]),
+)
+def test_brace_sequences_expand_as_in_bash(lo: tuple[str, str, int], hi: tuple[str, str, int], step: str) -> None:
+    pattern = "x{%s%s%d..%s%s%d%s}y" % (*lo, *hi, step)
+    assert BASH is not None
+    run = subprocess.run([BASH, "--norc", "-c", "printf '%s\\n' " + pattern], capture_output=True, text=True, timeout=10)
+    expected = tuple(run.stdout.split("\n")[:-1])
+    assert expand_braces(pattern) == (expected if len(expected) <= MAX_BRACE_EXPANSION else None), pattern
