@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sshwall.analysis.model import Word
 
 _GLOB = frozenset("*?[")
+_EMPTY_BRACES = re.compile(r"(?<!\\)\{(?<!\\)\}")
+_LIVE_SEPARATOR = re.compile(r"(?<!\\),|\.\.")
 _SPECIAL = re.compile(r"[\\'\"$`*?\[{}~]")
 _PATTERN_SPECIAL = frozenset("*?[]{},\\")
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
@@ -205,7 +207,11 @@ def scan_word(raw: str) -> Word:
             else:
                 b.literal(ch)
             i += 1
-    if b.brace and not expands_braces("".join(b.pattern)):
+    pattern = "".join(b.pattern)
+    if b.brace and _EMPTY_BRACES.search(pattern) and _LIVE_SEPARATOR.search(pattern):
+        # bash reads `{}` next to a brace list in ways of its own ({},} is `}` and ``): refuse.
+        raise WordError("unsupported", f"brace expression {raw!r} with an empty `{{}}` is not supported", 0)
+    if b.brace and not expands_braces(pattern):
         b.brace = False
     return Word(
         text="".join(b.text),
@@ -316,7 +322,8 @@ def _first_brace(pattern: str) -> tuple[int, int, list[str]] | None:
                         break
                 j += 1
             if j >= n:
-                return None
+                i += 1  # an unmatched '{' is literal; bash goes on to the next one
+                continue
             body = pattern[i + 1 : j]
             alts = _split_top(body)
             if alts is None:

@@ -260,6 +260,20 @@ def test_every_finding_denies_through_the_engine(policy: Policy, command: str) -
     assert any(h.rule.startswith("analysis.") for h in v.deciding)
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cat /etc/shadow{},}",  # bash: cat /etc/shadow} /etc/shadow
+        "cat /etc/{},shadow}",  # bash: cat /etc/} /etc/shadow
+        "cat /etc/gshadow{},}",
+        "cat /etc/{{shadow,x}",  # bash: cat /etc/{shadow /etc/{x  (an unmatched `{` stays)
+        "head -n1 /etc/shado{w,}",
+    ],
+)
+def test_brace_tricks_cannot_read_a_protected_file(policy: Policy, command: str) -> None:
+    assert decide(policy, command).decision == Decision.DENY
+
+
 def test_arithmetic_command_exploit_is_denied(policy: Policy) -> None:
     # bash evaluates TZ's value as arithmetic and runs the $(...) in it; as subshells it read `ls`.
     assert decide(policy, "TZ=a[\\$\\(touch\\ /tmp/pwned\\)]; (( ls + TZ ))").decision == Decision.DENY
@@ -400,6 +414,7 @@ def test_single_character_mutations_are_sound(policy: Policy, case: dict[str, An
 # -- (d) literal words agree with bash ----------------------------------------------------------
 
 BASH = shutil.which("bash")
+
 # No '/' or '.', so nothing can name a path outside the sandbox folder; letters a-c spell no
 # builtin; no '~' (see test_words.py for the tilde-after-'=' bug this would otherwise hit).
 WORD_CHARS = "abc012 \t'\"\\${},*?[]=;|&<>()`#-!%^:@+\n"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sshwall.analysis import Word, analyse, expand_braces
+from sshwall.analysis import FindingKind, Word, analyse, expand_braces
 from sshwall.analysis.words import MAX_BRACE_EXPANSION, WordError, expands_braces, scan_word
 
 
@@ -313,6 +313,36 @@ def test_an_over_cap_brace_word_is_still_flagged_brace() -> None:
 def test_zero_padded_sequences_keep_their_width(pattern: str, expanded: tuple[str, ...]) -> None:
     # A lost padding is a protected-path bypass: /srv/backup{01..01} must mean /srv/backup01.
     assert expand_braces(pattern) == expanded
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expanded"),
+    [("x{{,}", ("x{", "x{")), ("{{a,b}", ("{a", "{b")), ("/tmp/{x/{a,b}", ("/tmp/{x/a", "/tmp/{x/b"))],
+)
+def test_an_unmatched_open_brace_does_not_hide_a_later_expansion(pattern: str, expanded: tuple[str, ...]) -> None:
+    assert scan_word(pattern).brace
+    assert not scan_word(pattern).literal
+    assert expand_braces(pattern) == expanded
+
+
+@pytest.mark.parametrize("raw", ["/etc/shadow{},}", "/etc/{},shadow}", "x{}a,b}", "x{{},a}", "x{},a}{b,c}", "{}{1..2}"])
+def test_an_empty_pair_next_to_a_brace_list_is_refused(raw: str) -> None:
+    # bash reads a `}` right after `{` as a literal and goes on: /etc/shadow{},} expands to
+    # `/etc/shadow}` and `/etc/shadow`. sshwall refuses the construct instead of guessing.
+    with pytest.raises(WordError) as err:
+        scan_word(raw)
+    assert err.value.kind == "unsupported"
+    a = analyse(f"cat {raw}")
+    assert not a.ok
+    assert any(f.kind is FindingKind.UNSUPPORTED and "{}" in f.describe() for f in a.findings), a.findings
+
+
+@pytest.mark.parametrize("raw", ["{}", "x{}", "{}x", "x{}}", "'{},}'", "\\{},}"])
+def test_empty_pairs_bash_does_not_expand_stay_literal(raw: str) -> None:
+    # find's `{}` and friends: no separator, nothing to expand.
+    w = scan_word(raw)
+    assert not w.brace
+    assert expand_braces(w.pattern) == (w.pattern,)
 
 
 BASH = shutil.which("bash")
