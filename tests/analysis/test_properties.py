@@ -266,7 +266,7 @@ def test_every_finding_denies_through_the_engine(policy: Policy, command: str) -
         "cat /etc/shadow{},}",  # bash: cat /etc/shadow} /etc/shadow
         "cat /etc/{},shadow}",  # bash: cat /etc/} /etc/shadow
         "cat /etc/gshadow{},}",
-        "cat /etc/{{shadow,x}",  # bash: cat /etc/{shadow /etc/{x  (an unmatched `{` stays)
+        "cat /tmp/{x/../../etc/{shadow,y}",  # an unmatched `{` before a list that bash expands
         "head -n1 /etc/shado{w,}",
     ],
 )
