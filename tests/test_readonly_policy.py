@@ -158,7 +158,7 @@ ALLOW = [
     "sed -n '10,20p' /etc/hosts", "sed -n '/error/p' /var/log/syslog", "sed -n '$p' /var/log/syslog",
     "awk -F: '{print $1}' /etc/passwd", "awk 'NR>1 {print $2}' /tmp/x", "awk '$9 >= 500' /var/log/nginx/access.log",
     "awk '{sum+=$1} END {print sum}' /tmp/x", "tar -tvf /var/backups/x.tar", "tar tzf /var/backups/x.tgz",
-    "crontab -l -u www-data", "printf '%s\\n' hi", "which python3", "command -v nginx", "type ls",
+    "crontab -l -u www-data", "printf '%s\\n' hi", 'printf "%s\\n" hi', "which python3", "command -v nginx", "type ls",
     "stat -c %s /var/log/syslog", "file /bin/ls", "readlink -f /etc/alternatives/java", "realpath .",
     "sha256sum /usr/bin/ls", "md5sum /etc/hosts", "cut -d' ' -f1 /var/log/nginx/access.log",
     "sort -u /tmp/x", "sort -k2 -n /tmp/x", "head -n 5 /etc/passwd", "lscpu | grep Model", "vmstat 1 5",

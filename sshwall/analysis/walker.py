@@ -164,7 +164,7 @@ class Walker:
             word = Word(text=node.word, pattern="*", dynamic=True)
         if self._parts(node, ctx):
             word = replace(word, dynamic=True, pattern="*" if not word.dynamic else word.pattern)
-        elif not word.dynamic and word.text != node.word:
+        elif not word.dynamic and word.text != node.word and not _bashlex_dropped_backslashes(raw, word.text, node.word):
             self.finding(
                 FindingKind.WORD_MISMATCH,
                 f"word {raw!r} reads as {word.text!r} to sshwall but {node.word!r} to the parser",
@@ -325,6 +325,12 @@ class Walker:
                     context=ctx + ("sh-c",) + cmd.context,
                 )
             )
+
+
+def _bashlex_dropped_backslashes(raw: str, ours: str, theirs: str) -> bool:
+    """bashlex drops a backslash inside double quotes that bash keeps ("%s\\n" is `%s\\n` to
+    bash, `%sn` to bashlex); such a word differs from ours by those backslashes alone."""
+    return '"' in raw and "\\" in ours and ours.replace("\\", "") == theirs.replace("\\", "")
 
 
 def _pos(node: bashlex.ast.node) -> int:

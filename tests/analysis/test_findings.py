@@ -450,13 +450,13 @@ def test_a_function_body_is_still_walked() -> None:
 @pytest.mark.parametrize(
     ("source", "ours", "theirs"),
     [
-        ('echo "a\\b"', "'a\\\\b'", "'ab'"),
-        ('printf "%s\\n" x', "'%s\\\\n'", "'%sn'"),
+        ("echo !'\\}'", "'!\\\\}'", "'!}'"),
+        ("echo '\\'*}", "'\\\\*}'", '"\'*}"'),
         ("echo 'a'\"'\"'b'", '"a\'b"', None),
     ],
 )
 def test_sshwall_and_bashlex_disagree_on_a_word(source: str, ours: str, theirs: str | None) -> None:
-    # bashlex drops backslashes bash keeps; sshwall reads the word itself and refuses to pick.
+    # bashlex mangles backslashes bash keeps; sshwall reads the word itself and refuses to pick.
     names = ["reads as", ours] + ([theirs] if theirs else [])
     assert_finding(source, FindingKind.WORD_MISMATCH, *names)
 
@@ -520,7 +520,7 @@ EXAMPLES: dict[FindingKind, str] = {
     FindingKind.HEREDOC: "cat <<EOF\nx\nEOF\n",
     FindingKind.DYNAMIC_COMMAND_NAME: "$x",
     FindingKind.FUNCTION_DEFINITION: "f() { ls; }",
-    FindingKind.WORD_MISMATCH: 'echo "a\\b"',
+    FindingKind.WORD_MISMATCH: "echo !'\\}'",
     FindingKind.WRAPPER_SYNTAX: "sudo -Z ls",
 }
 
@@ -531,3 +531,10 @@ def test_every_finding_kind_has_an_example(kind: FindingKind) -> None:
     a = analyse(EXAMPLES[kind])
     assert not a.ok
     assert kind in {f.kind for f in a.findings}
+
+
+@pytest.mark.parametrize("source", ['printf "%s\\n" x', 'echo "a\\b"', 'echo "tab\\there"'])
+def test_backslashes_bashlex_drops_inside_double_quotes_are_read_as_bash_reads_them(source: str) -> None:
+    a = analyse(source)
+    assert a.ok, a.findings
+    assert "\\" in a.commands[0].argv[1].text
