@@ -109,9 +109,9 @@ class Walker:
                 bg = nxt is not None and nxt.kind == "operator" and nxt.op == "&"
                 self.visit(part, ctx + ("background",) if bg else ctx, redirs)
         elif kind == "pipeline":
-            self.operators.add("pipe")
             for part in node.parts:
                 if part.kind == "pipe":
+                    self.operators.add("pipe")
                     continue
                 if part.kind == "reservedword" and part.word == "!":
                     self.constructs.add("negation")
