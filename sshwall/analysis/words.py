@@ -10,6 +10,7 @@ and reports what it cannot vouch for (``$'...'``, substitutions hidden in ``${..
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sshwall.analysis.model import Word
@@ -246,29 +247,30 @@ def _double(raw: str, i: int, b: _Builder) -> int:
     raise WordError("parse-error", "unterminated double quote in word", i)
 
 
-def _split_top(body: str) -> list[str] | None:
-    """Split a brace body at top-level unescaped commas; None when there is no comma."""
-    parts: list[str] = []
+def _scan(text: str) -> Iterator[tuple[int, str, int]]:
+    """(index, char, brace depth before it) of each unescaped character."""
     depth = 0
-    start = 0
     i = 0
-    while i < len(body):
-        ch = body[i]
+    while i < len(text):
+        ch = text[i]
         if ch == "\\":
             i += 2
             continue
+        yield i, ch, depth
         if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(body[start:i])
-            start = i + 1
         i += 1
-    if not parts:
+
+
+def _split_top(body: str) -> list[str] | None:
+    """Split a brace body at top-level unescaped commas; None when there is no comma."""
+    cuts = [i for i, ch, depth in _scan(body) if ch == "," and depth == 0]
+    if not cuts:
         return None
-    parts.append(body[start:])
-    return parts
+    bounds = [-1, *cuts, len(body)]
+    return [body[a + 1 : b] for a, b in zip(bounds, bounds[1:])]
 
 
 def _sequence(body: str) -> list[str] | None:
@@ -307,21 +309,8 @@ def _first_brace(pattern: str) -> tuple[int, int, list[str]] | None:
             i += 2
             continue
         if ch == "{":
-            depth = 0
-            j = i
-            while j < n:
-                c = pattern[j]
-                if c == "\\":
-                    j += 2
-                    continue
-                if c == "{":
-                    depth += 1
-                elif c == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-            if j >= n:
+            j = next((i + k for k, c, depth in _scan(pattern[i:]) if c == "}" and depth == 1), None)
+            if j is None:
                 i += 1  # an unmatched '{' is literal; bash goes on to the next one
                 continue
             body = pattern[i + 1 : j]

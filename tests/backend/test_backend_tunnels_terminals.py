@@ -3,44 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
-import socketserver
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.echo import echo_server
+from tests.support.echo import roundtrip as _roundtrip
 from tests.support.mcp_client import BackendClient
 from tests.support.sshd import SshdServer, free_port
-
-
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        while data := self.request.recv(65536):
-            self.request.sendall(data)
 
 
 @pytest.fixture(scope="module")
 def echo_port() -> Iterator[int]:
     """A TCP echo server on 127.0.0.1 (the tunnel's remote end, reached by sshd)."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
-
-
-def _roundtrip(port: int, payload: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(payload)
-        received = b""
-        while len(received) < len(payload):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return received
+    with echo_server() as port:
+        yield port
 
 
 def test_tunnel_forwards_tcp(backend: BackendClient, conn: str, echo_port: int) -> None:

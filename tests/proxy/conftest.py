@@ -7,14 +7,13 @@ Every test here drives a real MCP client -> ``sshwall serve`` (a subprocess) -> 
 
 from __future__ import annotations
 
-import socketserver
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.proxy.gateway import upstream_args
+from tests.support.echo import echo_server
 from tests.support.sshd import SshdServer
 
 
@@ -38,18 +37,8 @@ def remote_dir(sshd: SshdServer, tmp_path: Path) -> str:
     return str(path)
 
 
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        while data := self.request.recv(65536):
-            self.request.sendall(data)
-
-
 @pytest.fixture(scope="module")
 def echo_port() -> Iterator[int]:
     """A TCP echo server on 127.0.0.1: the far end of tunnels, reached through sshd."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    with echo_server() as port:
+        yield port

@@ -8,7 +8,6 @@ created). Afterwards the audit log verifies and holds one decision record per ca
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from sshwall.audit import verify
 from tests.proxy.gateway import (
     MCP_SSH_TOOLS, POLICIES, GatewayClient, audit_records, decisions, serve_argv, start_gateway,
 )
+from tests.support.echo import roundtrip as _roundtrip
 from tests.support.sshd import SshdServer, free_port
 
 POLICY = POLICIES / "e2e-all.yaml"
@@ -58,18 +58,6 @@ def _until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.1)
     return check()
-
-
-def _roundtrip(port: int, payload: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(payload)
-        received = b""
-        while len(received) < len(payload):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return received
 
 
 def test_a_too_short_interval_schedules_nothing(gw: GatewayClient, conn: str, sshd: SshdServer, remote_dir: str) -> None:
