@@ -1,10 +1,14 @@
 """Reading one program's argv against its ``ProgramSpec``.
 
-The argv is split the way the program's own option parser would split it (short clusters,
-``--long=value``, values in the next word, unambiguous long prefixes, subcommands, old-style
-``tar tzf``), so a flag cannot hide as a value or a value as a flag. The result is a list of
+The argv is split the way the program's own option parser would split it, by the spec's
+option family (docs/option-grammar.md): short clusters, ``--long=value``, required values in
+the next word, optional values only attached, pflag's ``--switch=true``, git's ``--no-X``,
+iproute2's prefix matching in table order, ps's BSD letters, find's primaries, old-style
+``tar tzf``, subcommands. So a flag cannot hide as a value or a value as a flag. Long options
+must be written whole: an abbreviation is refused with a reason, since the real program may
+know options with the same prefix that the spec does not list. The result is a list of
 problems (human reasons) and of arguments whose meaning needs more checks (paths, URLs,
-scripts), which ``commands`` performs.
+scripts, formats), which ``commands`` performs.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass, field
 
 from sshwall.analysis import Word
 from sshwall.engine.paths import escape
-from sshwall.policy.model import ArgKind, ProgramSpec, ValueRule
+from sshwall.policy.flags import ArgKind, Family, FlagDef
+from sshwall.policy.model import EndlessRule, ProgramSpec, ValueRule
 
 NUMERIC = "-NUM"
 
@@ -45,18 +50,22 @@ class _Chain:
     """The specs whose flag rules apply at one point of the argv, outermost first.
 
     Entering a subcommand appends its spec, or starts afresh when the parent's flags do not
-    apply after a subcommand (``inherit_flags: false``, as for git).
+    apply after a subcommand (``inherit_flags: false``, as for git). A subcommand follows its
+    parent's option family unless it names its own.
     """
 
-    def __init__(self, specs: tuple[ProgramSpec, ...]) -> None:
+    def __init__(self, specs: tuple[ProgramSpec, ...], family: Family) -> None:
         self.specs = specs
+        self.family = family
 
     @property
     def cur(self) -> ProgramSpec:
         return self.specs[-1]
 
     def enter(self, sub: ProgramSpec) -> _Chain:
-        return _Chain(self.specs + (sub,) if self.cur.inherit_flags else (sub,))
+        own = "family" in sub.model_fields_set or sub.long_single_dash or sub.old_style
+        family = sub.parse_family if own else self.family
+        return _Chain(self.specs + (sub,) if self.cur.inherit_flags else (sub,), family)
 
     def canonical(self, name: str) -> str:
         for s in reversed(self.specs):
@@ -64,14 +73,24 @@ class _Chain:
                 return s.aliases[name]
         return name
 
-    def known_long(self) -> set[str]:
-        return {n for n in _all_flags(self) if n.startswith("--")}
+    def lookup(self, name: str) -> FlagDef | None:
+        """The innermost definition of ``name``; denied if any spec of the chain denies it."""
+        found = None
+        for s in reversed(self.specs):
+            d = s.table.get(name)
+            if d is not None and d.denied:
+                return d
+            found = found or d
+        return found
 
-    def denied(self, name: str) -> bool:
-        return any(name in s.deny_flags for s in self.specs)
+    def is_open(self) -> bool:
+        return any(s.table.open for s in self.specs)
 
-    def takes_value(self, name: str) -> bool:
-        return any(name in s.value_flags or name in s.values for s in self.specs)
+    def longs_with_prefix(self, prefix: str) -> list[FlagDef]:
+        return [d for s in self.specs for d in s.table.longs_with_prefix(prefix)]
+
+    def in_order(self) -> list[FlagDef]:
+        return [d for s in self.specs for d in s.table.order]
 
     def rule(self, name: str) -> ValueRule | None:
         for s in reversed(self.specs):
@@ -79,82 +98,168 @@ class _Chain:
                 return s.values[name]
         return None
 
-    def allowed(self, name: str) -> bool:
-        for s in reversed(self.specs):
-            if s.flags == "any" or name in s.flags or name in s.value_flags or name in s.values:
-                return True
-        return False
+
+@dataclass
+class _Seen:
+    """One flag as read from the argv."""
+
+    flag: FlagDef
+    value: Word | None
+    chain: _Chain
+    shown: str
 
 
-def _resolve_long(chain: _Chain, name: str) -> str:
-    """Resolve a long flag as GNU getopt does: an unambiguous prefix names the whole flag.
-
-    A prefix of any denied flag resolves to that flag, ambiguous or not.
-    """
-    name = chain.canonical(name)
-    known = chain.known_long()
-    if name in known:
-        return name
-    matches = sorted(k for k in known if k.startswith(name))
-    denied = [m for m in matches if chain.denied(chain.canonical(m))]
-    if denied:
-        return denied[0]
-    return chain.canonical(matches[0]) if len(matches) == 1 else name
+_PFLAG_BOOLS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE", "1", "0", "t", "f", "T", "F"})
+_FIND_TOKENS = frozenset({"(", ")", "!", ","})
 
 
-def _split_flag(chain: _Chain, w: Word) -> tuple[list[tuple[str, str | None]], bool]:
-    """The flags in one word as (name, attached value); and whether the next word is a value."""
-    t = w.text
-    single = any(s.long_single_dash for s in chain.specs)
-    if t.startswith("--") or single:
-        name, eq, value = t.partition("=") if t.startswith("--") else (t, "", "")
-        name = _resolve_long(chain, name) if t.startswith("--") else chain.canonical(name)
-        return [(name, value if eq else None)], not eq and chain.takes_value(name)
-    if t[1:].isdigit():
-        known = _all_flags(chain)
-        if NUMERIC in known and t not in known:
-            return [(NUMERIC, t[1:])], False
-    out: list[tuple[str, str | None]] = []
-    for j, c in enumerate(t[1:], start=1):
-        name = chain.canonical("-" + c)
-        if chain.takes_value(name):
-            rest = t[j + 1 :]
-            out.append((name, rest or None))
-            return out, not rest
-        out.append((name, None))
-    return out, False
+class _Reader:
+    """Reads the flag words of one argv by the option family of the program."""
 
+    def __init__(self, args: tuple[Word, ...], res: ParsedArgs) -> None:
+        self.args = args
+        self.res = res
+        self.i = 0
+        self.seen: list[_Seen] = []
 
-def _all_flags(chain: _Chain) -> set[str]:
-    names: set[str] = set()
-    for s in chain.specs:
-        names |= set(s.deny_flags) | set(s.value_flags) | set(s.values) | set(s.aliases)
-        names |= set(s.recursive_flags) | set(s.first_operand_flags)
-        names |= {f for req in s.require_flags for f in req.split("|")}
-        if isinstance(s.flags, tuple):
-            names |= set(s.flags)
-    return names
+    def next_value(self, name: str) -> Word | None:
+        if self.i < len(self.args):
+            self.i += 1
+            return self.args[self.i - 1]
+        self.res.problems.append(f"flag `{name}` needs a value")
+        return None
 
+    def add(self, chain: _Chain, d: FlagDef, value: Word | None, shown: str | None = None) -> None:
+        self.seen.append(_Seen(d, value, chain, shown or d.name))
 
-def _old_style(args: tuple[Word, ...], chain: _Chain) -> tuple[list[tuple[str, Word | None]], int]:
-    """``tar tzf FILE``: letters of the first word are flags; value letters take later words."""
-    flags: list[tuple[str, Word | None]] = []
-    nxt = 1
-    for c in args[0].text:
-        name = chain.canonical("-" + c)
-        if chain.takes_value(name):
-            flags.append((name, args[nxt] if nxt < len(args) else None))
-            nxt += 1
+    def unknown(self, chain: _Chain, name: str) -> FlagDef | None:
+        if chain.is_open():
+            return FlagDef(name)
+        self.res.problems.append(f"flag `{name}` is not in the allowed flags")
+        return None
+
+    # -- the families ---------------------------------------------------------------------
+
+    def long(self, chain: _Chain, w: Word) -> None:
+        """``--name``, ``--name=VALUE`` or ``--name VALUE`` (gnu, posix, git, pflag, tar, ps)."""
+        name, eq, attached = w.text.partition("=")
+        name = chain.canonical(name)
+        d = chain.lookup(name)
+        if d is None and chain.family == "git" and name.startswith("--no-"):
+            base = chain.lookup("--" + name[5:])
+            if base is not None and base.arity == "none" and not base.denied:
+                d = FlagDef(name)  # parse-options: --no-X turns the switch --X off
+        if d is None:
+            d = self.abbreviation(chain, name)
+            if d is None:
+                return
+        if d.arity == "none":
+            if eq and not (chain.family == "pflag" and attached in _PFLAG_BOOLS):
+                self.res.problems.append(f"flag `{name}` takes no value (`{w.text}`)")
+            self.add(chain, d, None)
+        elif d.arity == "required":
+            self.add(chain, d, _attached(attached) if eq else self.next_value(d.name))
         else:
-            flags.append((name, None))
-    return flags, nxt
+            self.add(chain, d, _attached(attached) if eq else None)
+
+    def abbreviation(self, chain: _Chain, name: str) -> FlagDef | None:
+        """getopt_long takes a unique prefix for the whole option; sshwall does not.
+
+        A prefix of a denied option is that option (so the reason names it); a prefix of an
+        allowed one is refused with a reason, since the real program may know options with
+        the same prefix that the spec does not list.
+        """
+        matches = chain.longs_with_prefix(name) if chain.family not in ("pflag", "ps") else []
+        denied = [m for m in matches if m.denied]
+        if denied:
+            return denied[0]
+        if matches:
+            full = ", ".join(f"`{m.name}`" for m in matches[:3])
+            self.res.problems.append(f"flag `{name}` is an abbreviation (of {full}): write the whole option name")
+            return None
+        return self.unknown(chain, name)
+
+    def cluster(self, chain: _Chain, text: str, prefix: str = "-") -> None:
+        """Short options ``-abc``; a value flag takes the rest of the word or the next word.
+
+        ``prefix`` is ``""`` for BSD-style ``ps`` letters, which are named without a dash.
+        """
+        for j, c in enumerate(text):
+            name = chain.canonical(prefix + c)
+            d = chain.lookup(name) or self.unknown(chain, name)
+            if d is None:
+                return  # the rest of the word cannot be read without this flag's arity
+            rest = text[j + 1 :]
+            if d.arity == "none":
+                self.add(chain, d, None)
+                if chain.family == "pflag" and rest.startswith("=") and rest[1:] in _PFLAG_BOOLS:
+                    return  # pflag: `-A=true` sets the switch
+                continue
+            if chain.family == "pflag" and rest.startswith("="):
+                rest = rest[1:]
+            if d.arity == "required":
+                self.add(chain, d, _attached(rest) if rest else self.next_value(name))
+            else:
+                self.add(chain, d, _attached(rest) if rest else None)
+            return
+
+    def word_flag(self, chain: _Chain, w: Word) -> None:
+        """One flag per word, matched exactly (find) or by prefix in table order (iproute2)."""
+        text = w.text
+        if chain.family == "iproute2":
+            key = text[1:] if text.startswith("--") else text
+            d = next((f for f in chain.in_order() if f.name.startswith(key) and len(key) > 1), None)
+        else:
+            d = chain.lookup(chain.canonical(text))
+        if d is None:
+            d = self.unknown(chain, text)
+            if d is None:
+                return
+        value = self.next_value(d.name) if d.arity == "required" else None
+        self.add(chain, d, value, d.name if d.name == text else f"{text} (read as {d.name})")
+
+    def flag_word(self, chain: _Chain, w: Word) -> None:
+        """Dispatch one word that starts with ``-``."""
+        text = w.text
+        fam = chain.family
+        if fam in ("find", "iproute2"):
+            self.word_flag(chain, w)
+        elif text.startswith("--"):
+            self.long(chain, w)
+        elif text[1:].isdigit() and chain.lookup(NUMERIC) is not None and chain.lookup(text) is None:
+            self.add(chain, chain.lookup(NUMERIC), Word(text[1:], text[1:]), text)  # type: ignore[arg-type]
+        else:
+            self.cluster(chain, text[1:])
+
+
+def _attached(text: str) -> Word:
+    return Word(text, escape(text))
+
+
+def _old_style(reader: _Reader, chain: _Chain) -> None:
+    """``tar tzf FILE``: letters of the first word are flags; value letters take later words."""
+    first = reader.args[0].text
+    reader.i = 1
+    for c in first:
+        name = chain.canonical("-" + c)
+        d = chain.lookup(name) or reader.unknown(chain, name)
+        if d is None:
+            return
+        reader.add(chain, d, reader.next_value(name) if d.arity == "required" else None)
 
 
 def _restricts_flags(chain: _Chain) -> bool:
-    return any(s.flags != "any" or s.deny_flags for s in chain.specs)
+    return any(not s.table.open or s.deny_flags for s in chain.specs)
 
 
-def _find_sub(spec: ProgramSpec, word: str) -> tuple[str, ProgramSpec] | None:
+def _find_sub(chain: _Chain, word: str) -> tuple[str, ProgramSpec] | None:
+    spec = chain.cur
+    if chain.family == "iproute2":
+        # ip matches a prefix against its own table, in its order: `ip l s` is `link set`.
+        for key, sub in spec.subcommands.items():
+            if any(n.startswith(word) for n in (key, *sub.names)):
+                return key, sub
+        return None
     if word in spec.subcommands:
         return word, spec.subcommands[word]
     for key, sub in spec.subcommands.items():
@@ -166,19 +271,17 @@ def _find_sub(spec: ProgramSpec, word: str) -> tuple[str, ProgramSpec] | None:
 def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> ParsedArgs:
     """Split ``args`` by ``spec`` and collect every problem and every argument to check."""
     res = ParsedArgs(path=[program], spec=spec)
-    chain = _Chain((spec,))
+    chain = _Chain((spec,), spec.parse_family)
     visited = [spec]
-    seen: list[tuple[str, Word | None, _Chain]] = []
+    reader = _Reader(args, res)
     operands: list[Word] = []
-    i = 0
-    if spec.old_style and args and args[0].literal and args[0].text[:1] not in ("-", ""):
-        flags, i = _old_style(args, chain)
-        seen = [(name, value, chain) for name, value in flags]
+    if chain.family == "tar" and args and args[0].literal and args[0].text[:1] not in ("-", ""):
+        _old_style(reader, chain)
     end_of_options = False
-    while i < len(args):
-        w = args[i]
+    while reader.i < len(args):
+        w = args[reader.i]
         t = w.text
-        i += 1
+        reader.i += 1
         if not end_of_options and t == "--":
             end_of_options = True
             continue
@@ -186,23 +289,23 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
             if not w.literal:
                 res.problems.append(f"flag word `{t}` contains an expansion or glob")
                 continue
-            flags, value_next = _split_flag(chain, w)
-            for n, (name, attached) in enumerate(flags):
-                value = Word(attached, escape(attached)) if attached is not None else None
-                if value_next and n == len(flags) - 1:
-                    value = args[i] if i < len(args) else None
-                    i += 1
-                    if value is None:
-                        res.problems.append(f"flag `{name}` needs a value")
-                seen.append((name, value, chain))
+            reader.flag_word(chain, w)
+            continue
+        if not end_of_options and chain.family == "find" and t in _FIND_TOKENS:
+            continue  # expression operators, not paths
+        if not end_of_options and chain.family == "ps" and t and not re.fullmatch(r"[0-9,]+", t):
+            if not w.literal:
+                res.problems.append(f"BSD option word `{t}` contains an expansion or glob")
+                continue
+            reader.cluster(chain, t, prefix="")
             continue
         if chain.cur.subcommands and not operands:
             if not w.literal:
                 res.problems.append(f"subcommand word `{t}` contains an expansion or glob")
                 return res
-            found = _find_sub(chain.cur, t)
+            found = _find_sub(chain, t)
             if found is None:
-                _check_flags(res, visited, seen)
+                _check_flags(res, visited, reader.seen, operands)
                 res.problems.append(f"subcommand `{' '.join(res.path)} {t}` is not allowed")
                 return res
             res.path.append(found[0])
@@ -213,43 +316,52 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
             res.problems.append(f"argument `{t}` is an expansion that could become a flag")
         operands.append(w)
     res.spec = chain.cur
-    _check_flags(res, visited, seen)
-    _check_operands(res, chain, seen, operands)
+    _check_flags(res, visited, reader.seen, operands)
+    _check_operands(res, chain, reader.seen, operands)
     return res
 
 
-def _check_flags(res: ParsedArgs, visited: list[ProgramSpec], seen: list[tuple[str, Word | None, _Chain]]) -> None:
-    names = {name for name, _, _ in seen}
-    res.flags = [name for name, _, _ in seen]
-    for name, value, chain in seen:
-        if name == NUMERIC and value is not None:
-            shown = "-" + value.text
-        else:
-            shown = name
-        if chain.denied(name):
-            res.problems.append(f"flag `{shown}` is not allowed")
+def _check_flags(res: ParsedArgs, visited: list[ProgramSpec], seen: list[_Seen], operands: list[Word]) -> None:
+    names = {s.flag.name for s in seen}
+    res.flags = [s.flag.name for s in seen]
+    for s in seen:
+        if s.flag.denied:
+            res.problems.append(f"flag `{s.shown}` is not allowed")
             continue
-        if not chain.allowed(name):
-            res.problems.append(f"flag `{shown}` is not in the allowed flags")
+        if not s.flag.listed:
+            res.problems.append(f"flag `{s.shown}` is not in the allowed flags")
             continue
-        rule = chain.rule(name)
-        if rule is not None and value is not None:
-            res.uses.append(Use(rule.kind, value, f"value of `{shown}`", rule))
+        rule = s.chain.rule(s.flag.name)
+        kind = s.flag.kind if s.flag.explicit_kind or rule is None else rule.kind
+        if rule is not None and rule.format is not None:
+            kind = "format"  # a named format language is always checked
+        if s.value is not None and (rule is not None or kind != "opaque"):
+            res.uses.append(Use(kind, s.value, f"value of `{s.shown}`", rule))
     for spec in visited:
         for req in spec.require_flags:
             options = [spec.aliases.get(o, o) for o in req.split("|")]
             if not names.intersection(options):
                 res.problems.append(f"flag `{req.replace('|', '` or `')}` is required")
+        if spec.endless is not None:
+            res.problems.extend(_endless(spec.endless, " ".join(res.path), names, len(operands)))
     last = visited[-1]
     if last.subcommands and not last.bare:
         res.problems.append(f"`{' '.join(res.path)}` needs a subcommand")
 
 
-def _check_operands(
-    res: ParsedArgs, chain: _Chain, seen: list[tuple[str, Word | None, _Chain]], operands: list[Word]
-) -> None:
+def _endless(rule: EndlessRule, what: str, names: set[str], count: int) -> list[str]:
+    """Why ``what`` would run until killed (a read-only diagnostic must end on its own)."""
+    out = [f"flag `{f}` makes `{what}` run until killed" for f in rule.flags if f in names]
+    if count in rule.operand_counts:
+        out.append(f"`{what}` with {count} operand(s) runs until killed (a delay without a count)")
+    if rule.unless and not names.intersection(rule.unless):
+        out.append(f"`{what}` runs until killed without `{'` or `'.join(rule.unless)}`")
+    return out
+
+
+def _check_operands(res: ParsedArgs, chain: _Chain, seen: list[_Seen], operands: list[Word]) -> None:
     spec = chain.cur
-    names = {name for name, _, _ in seen}
+    names = {s.flag.name for s in seen}
     kinds = spec.operand_kinds
     if names.intersection(chain.canonical(f) for f in spec.first_operand_flags) and len(kinds) > 1:
         kinds = kinds[1:]

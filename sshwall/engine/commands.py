@@ -22,6 +22,7 @@ from sshwall.engine.paths import (
     PatternSet,
     overlap,
 )
+from sshwall.engine.formats import check_format
 from sshwall.engine.scripts import check_awk, check_sed
 from sshwall.engine.verdict import Hit
 from sshwall.policy.model import CommandSet, Decision, ProgramSpec, ValueRule
@@ -223,6 +224,8 @@ class _Checker:
             return self.path(use)
         if kind == "url":
             return check_url(use.rule or _URL_RULE, use.word, use.what)
+        if kind == "format":
+            return check_format(use.rule.format if use.rule else None, use.word, use.what)
         if kind == "script" and spec is not None:
             if not use.word.literal:
                 return f"{use.what} `{use.word.text}` is not a literal script"

@@ -14,9 +14,10 @@ import re
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from sshwall.policy.durations import Duration
+from sshwall.policy.flags import ArgKind, Family, FlagTable, build_table
 from sshwall.profiles import Profile
 
 
@@ -40,7 +41,6 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-ArgKind = Literal["opaque", "read", "metadata", "write", "url", "pattern", "script"]
 Operator = Literal["pipe", "and", "or", "sequence", "background"]
 Construct = Literal["subshell", "group", "if", "for", "while", "until", "negation"]
 RedirectKind = Literal["devnull", "fd-dup", "fd-close", "read", "write", "herestring"]
@@ -57,6 +57,9 @@ class ValueRule(_Frozen):
     deny_match: str | None = Field(default=None, description="regular expression no part may match")
     schemes: tuple[str, ...] = ("http", "https")
     hosts: tuple[str, ...] = ()
+    format: Literal["curl"] | None = Field(
+        default=None, description="a format language whose directives are checked (curl's --write-out)"
+    )
 
     @field_validator("match", "deny_match")
     @classmethod
@@ -69,17 +72,29 @@ class ValueRule(_Frozen):
         return value
 
 
-class ProgramSpec(_Frozen):
-    """How one program may be called: its flags, values, operands and subcommands.
+class EndlessRule(_Frozen):
+    """How a program can run until killed: a read-only diagnostic must end on its own."""
 
-    ``flags: any`` allows every flag not in ``deny_flags``; a list allows only those (plus the
-    flags named in ``value_flags`` and ``values``). Long flags are matched by unambiguous
-    prefix as GNU getopt does, so ``--out`` counts as ``--output``.
+    flags: tuple[str, ...] = Field(default=(), description="any of these makes it run until killed")
+    operand_counts: tuple[int, ...] = Field(default=(), description="with this many operands it never ends")
+    unless: tuple[str, ...] = Field(default=(), description="it runs until killed unless one of these is given")
+
+
+class ProgramSpec(_Frozen):
+    """How one program may be called: its option family, flags, operands and subcommands.
+
+    ``flags`` is a closed list: entries ``-v`` (switch), ``-n=`` / ``-f=read`` (required value,
+    of a kind), ``--color[=]`` (optional value, only ever attached), ``-NUM``. A flag not listed
+    is denied; ``flags: any`` (every flag not in ``deny_flags``) still loads for hand-written
+    policies, never in a shipped one. Long options must be written whole: getopt's prefix
+    matching is refused, so an abbreviation can never mean a flag nobody listed. See
+    docs/option-grammar.md for the families.
     """
 
     decision: Decision = Decision.ALLOW
     reason: str | None = None
     wrapper: bool = False
+    family: Family = "gnu"
     names: tuple[str, ...] = Field(default=(), description="other names of a subcommand")
     flags: Literal["any"] | tuple[str, ...] = "any"
     deny_flags: tuple[str, ...] = ()
@@ -96,19 +111,49 @@ class ProgramSpec(_Frozen):
     max_operands: int | None = None
     recursive_flags: tuple[str, ...] = ()
     recursive: bool = False
-    long_single_dash: bool = Field(default=False, description="-name is one flag, as in find")
-    old_style: bool = Field(default=False, description="a first word without '-' is a flag cluster (tar tzf)")
+    long_single_dash: bool = Field(default=False, description="-name is one flag, as in find (family: find)")
+    old_style: bool = Field(default=False, description="a first word without '-' is a flag cluster (family: tar)")
+    endless: EndlessRule | None = None
     script: Literal["sed", "awk"] | None = None
     subcommands: dict[str, ProgramSpec] = Field(default_factory=dict)
     inherit_flags: bool = Field(
         default=True, description="do this program's flag rules still apply after a subcommand?"
     )
     bare: bool = Field(default=False, description="with subcommands: may it run without one?")
+    _table: FlagTable = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Compile the flag table once (and reject contradictory entries at load)."""
+        named = set(self.aliases.values()) | set(self.recursive_flags) | set(self.first_operand_flags)
+        named |= {f for req in self.require_flags for f in req.split("|")}
+        if self.endless is not None:
+            named |= set(self.endless.flags) | set(self.endless.unless)
+        self._table = build_table(
+            None if self.flags == "any" else self.flags,
+            self.value_flags,
+            self.deny_flags,
+            tuple(self.values),
+            tuple(sorted(named)),
+        )
+
+    @property
+    def table(self) -> FlagTable:
+        """The compiled flags: name -> arity, kind, denied; in the spec's order."""
+        return self._table
 
     @property
     def operand_kinds(self) -> tuple[ArgKind, ...]:
         """Operand kinds by position; the last one repeats."""
         return (self.operands,) if isinstance(self.operands, str) else self.operands
+
+    @property
+    def parse_family(self) -> Family:
+        """The family the parser follows (the older ``long_single_dash``/``old_style`` switches map to one)."""
+        if self.long_single_dash and self.family == "gnu":
+            return "find"
+        if self.old_style and self.family == "gnu":
+            return "tar"
+        return self.family
 
 
 class CommandSet(_Frozen):
