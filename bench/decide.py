@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -32,7 +33,6 @@ if str(REPO) not in sys.path:
 import bashlex  # noqa: E402
 
 import sshwall.analysis as analysis  # noqa: E402
-import sshwall.engine.paths as paths  # noqa: E402
 from sshwall.analysis.prechecks import precheck  # noqa: E402
 from sshwall.cli import decide_line  # noqa: E402
 from sshwall.engine import ToolCall, evaluate  # noqa: E402
@@ -59,13 +59,25 @@ AIM_REJECT_MS = 5.0
 
 
 def clear_caches() -> None:
-    """Forget every per-command result: analyses and segment-glob intersections.
+    """Forget every per-command result: every ``functools`` cache in sshwall's modules.
 
-    ``sshwall.engine.commands._compile`` (the policy's protected patterns, compiled once per policy) is kept:
-    it is load-time work, like parsing the policy itself.
+    Found by walking the modules rather than listed by hand, so a cache added later (the
+    analysis cache, segment and path overlap, ...) cannot stay warm and hide its cost. The
+    compiled command sets (``sshwall.engine.commands.compiled``: protected patterns compiled
+    once per policy) are kept: that is load-time work, like parsing the policy itself.
     """
-    analysis._cached.cache_clear()
-    paths.segment_overlap.cache_clear()
+    for fn in _caches():
+        fn.cache_clear()
+
+
+def _caches() -> list[Any]:
+    found = []
+    for name, module in list(sys.modules.items()):
+        if name == "sshwall" or name.startswith("sshwall."):
+            for value in vars(module).values():
+                if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", "") == name:
+                    found.append(value)
+    return found
 
 
 BUDGET_S = 0.05  # time budget per measurement: slow commands get fewer repetitions (at least 5)

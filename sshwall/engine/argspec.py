@@ -160,7 +160,24 @@ class _Reader:
         elif d.arity == "required":
             self.add(chain, d, _attached(attached) if eq else self.next_value(d.name))
         else:
-            self.add(chain, d, _attached(attached) if eq else None)
+            self.add(chain, d, _attached(attached) if eq else self.greedy_value(chain, d))
+
+    def greedy_value(self, chain: _Chain, d: FlagDef) -> Word | None:
+        """An optional value is never the next word, unless the program peeks at it.
+
+        Some programs (journalctl -n, top -w) take the next word when it parses as a value;
+        the spec says so with ``values: {FLAG: {greedy: REGEX}}``.
+        """
+        rule = chain.rule(d.name)
+        if rule is None or rule.greedy is None or self.i >= len(self.args):
+            return None
+        nxt = self.args[self.i]
+        if nxt.literal and re.fullmatch(rule.greedy, nxt.text):
+            self.i += 1
+            return nxt
+        if not nxt.literal:
+            self.res.problems.append(f"the word after `{d.name}` is an expansion: it may or may not be its value")
+        return None
 
     def abbreviation(self, chain: _Chain, name: str) -> FlagDef | None:
         """getopt_long takes a unique prefix for the whole option; sshwall does not.
@@ -200,7 +217,7 @@ class _Reader:
             if d.arity == "required":
                 self.add(chain, d, _attached(rest) if rest else self.next_value(name))
             else:
-                self.add(chain, d, _attached(rest) if rest else None)
+                self.add(chain, d, _attached(rest) if rest else self.greedy_value(chain, d))
             return
 
     def word_flag(self, chain: _Chain, w: Word) -> None:
@@ -246,6 +263,11 @@ def _old_style(reader: _Reader, chain: _Chain) -> None:
         if d is None:
             return
         reader.add(chain, d, reader.next_value(name) if d.arity == "required" else None)
+
+
+def _permutes(chain: _Chain) -> bool:
+    spec = chain.cur
+    return spec.permute if spec.permute is not None else chain.family != "posix"
 
 
 def _restricts_flags(chain: _Chain) -> bool:
@@ -315,6 +337,8 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
         if w.dynamic and _restricts_flags(chain):
             res.problems.append(f"argument `{t}` is an expansion that could become a flag")
         operands.append(w)
+        if not _permutes(chain):
+            end_of_options = True  # getopt with '+' (awk): every later word is an operand
     res.spec = chain.cur
     _check_flags(res, visited, reader.seen, operands)
     _check_operands(res, chain, reader.seen, operands)

@@ -60,8 +60,13 @@ class ValueRule(_Frozen):
     format: Literal["curl"] | None = Field(
         default=None, description="a format language whose directives are checked (curl's --write-out)"
     )
+    greedy: str | None = Field(
+        default=None,
+        description="an optional value that is not attached takes the next word when it fully matches"
+        " this regular expression (journalctl -n 50, top -w 100)",
+    )
 
-    @field_validator("match", "deny_match")
+    @field_validator("match", "deny_match", "greedy")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
@@ -95,6 +100,11 @@ class ProgramSpec(_Frozen):
     reason: str | None = None
     wrapper: bool = False
     family: Family = "gnu"
+    permute: bool | None = Field(
+        default=None,
+        description="may options follow operands? (default: yes, except family posix); false where"
+        " options end at the first operand, as for awk",
+    )
     names: tuple[str, ...] = Field(default=(), description="other names of a subcommand")
     flags: Literal["any"] | tuple[str, ...] = "any"
     deny_flags: tuple[str, ...] = ()
@@ -171,6 +181,11 @@ class CommandSet(_Frozen):
     )
     program_dirs: tuple[str, ...] = (
         "/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin",
+    )
+    protected_catalogue: tuple[str, ...] = Field(
+        default=(),
+        description="groups of rules/protected-paths.yaml (or 'all'); load_policy adds their"
+        " paths and exceptions to protected_paths / protected_exceptions",
     )
     protected_paths: tuple[str, ...] = ()
     protected_exceptions: tuple[str, ...] = ()
@@ -354,6 +369,10 @@ class Policy(_Frozen):
         description="fetch and check the host key before connect: for groups with pins/known_hosts, for all, or never",
     )
     tofu_file: str | None = Field(default=None, description="where trust-on-first-use records keys")
+    relearn_bindings: bool = Field(
+        default=False,
+        description="bind connection ids the upstream lists (listConnections/getConnection) after a gateway restart; host rules still apply",
+    )
 
     @field_validator("host_key_check", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from sshwall.analysis import Word
 from sshwall.engine.argspec import ParsedArgs, parse_args
 from sshwall.engine.formats import check_curl_write_out
 from sshwall.engine.paths import escape
-from sshwall.policy import ProgramSpec
+from sshwall.policy import ProgramSpec, ValueRule
 from sshwall.policy.flags import parse_entry
 
 
@@ -223,3 +223,31 @@ def test_endless_rules() -> None:
 )
 def test_curl_write_out(fmt: str, ok: bool) -> None:
     assert (check_curl_write_out(Word(fmt, escape(fmt)), "value") is None) is ok
+
+
+# -- options that end at the first operand; optional values that peek -------------------------------
+
+AWK = ProgramSpec(operands=("script", "read"), permute=False, flags=("-F=", "-v="), script="awk")
+
+
+def test_no_permutation_after_the_first_operand() -> None:
+    # gawk and mawk stop at the program text: `-F /etc/shadow` are two files to read
+    res = parse(AWK, "{print}", "-F", "/etc/shadow", name="awk")
+    assert res.flags == []
+    assert uses(res) == [("script", "{print}"), ("read", "-F"), ("read", "/etc/shadow")]
+    assert parse(AWK, "-F:", "{print $1}", "/etc/passwd", name="awk").flags == ["-F"]
+
+
+def test_posix_family_does_not_permute() -> None:
+    spec = ProgramSpec(family="posix", operands="read", flags=("-s",))
+    assert uses(parse(spec, "a", "-s")) == [("read", "a"), ("read", "-s")]
+
+
+def test_greedy_optional_value() -> None:
+    spec = ProgramSpec(flags=("-n[=]", "--vacuum-size="), deny_flags=("--vacuum-size=",),
+                       values={"-n": ValueRule(greedy="[+-]?[0-9]+|all")})
+    res = parse(spec, "-n", "50")
+    assert res.flags == ["-n"] and [u.what for u in res.uses] == ["value of `-n`"]
+    res = parse(spec, "-n", "--vacuum-size=1M")
+    assert res.problems == ["flag `--vacuum-size` is not allowed"]
+    assert [u.what for u in parse(spec, "-n", "x").uses] == ["operand"]
