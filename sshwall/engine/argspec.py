@@ -109,7 +109,8 @@ class _Seen:
     shown: str
 
 
-_PFLAG_BOOLS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE", "1", "0", "t", "f", "T", "F"})
+_PFLAG_FALSE = frozenset({"false", "False", "FALSE", "0", "f", "F"})
+_PFLAG_BOOLS = _PFLAG_FALSE | {"true", "True", "TRUE", "1", "t", "T"}
 _FIND_TOKENS = frozenset({"(", ")", "!", ","})
 
 
@@ -154,13 +155,24 @@ class _Reader:
             if d is None:
                 return
         if d.arity == "none":
-            if eq and not (chain.family == "pflag" and attached in _PFLAG_BOOLS):
+            if eq and chain.family == "pflag" and attached in _PFLAG_BOOLS:
+                self.switch(chain, d, attached)
+                return
+            if eq:
                 self.res.problems.append(f"flag `{name}` takes no value (`{w.text}`)")
             self.add(chain, d, None)
         elif d.arity == "required":
             self.add(chain, d, _attached(attached) if eq else self.next_value(d.name))
         else:
             self.add(chain, d, _attached(attached) if eq else self.greedy_value(chain, d))
+
+    def switch(self, chain: _Chain, d: FlagDef, value: str) -> None:
+        """pflag's ``--x=true`` is ``--x``; ``--x=false`` turns it off, so it does not count as
+        given (``docker stats --no-stream=false`` streams) while a denied one stays denied."""
+        if value in _PFLAG_FALSE and not d.denied:
+            self.add(chain, FlagDef(f"{d.name}={value}"), None)
+        else:
+            self.add(chain, d, None)
 
     def greedy_value(self, chain: _Chain, d: FlagDef) -> Word | None:
         """An optional value is never the next word, unless the program peeks at it.
@@ -208,9 +220,14 @@ class _Reader:
                 return  # the rest of the word cannot be read without this flag's arity
             rest = text[j + 1 :]
             if d.arity == "none":
-                self.add(chain, d, None)
                 if chain.family == "pflag" and rest.startswith("=") and rest[1:] in _PFLAG_BOOLS:
-                    return  # pflag: `-A=true` sets the switch
+                    self.switch(chain, d, rest[1:])  # pflag: `-A=true` sets the switch
+                    return
+                self.add(chain, d, None)
+                continue
+            if chain.cur.cluster_values == "next":
+                # tree: `-Po x y` is -P x and -o y; the letters after a value letter are flags
+                self.add(chain, d, self.next_value(name) if d.arity == "required" else None)
                 continue
             if chain.family == "pflag" and rest.startswith("="):
                 rest = rest[1:]
@@ -235,11 +252,17 @@ class _Reader:
         value = self.next_value(d.name) if d.arity == "required" else None
         self.add(chain, d, value, d.name if d.name == text else f"{text} (read as {d.name})")
 
+    def known_cluster(self, chain: _Chain, text: str) -> bool:
+        """Is ``-xyz`` made only of listed switches? (``unknown_flags: operand``, as bash's echo)"""
+        return all((d := chain.lookup("-" + c)) is not None and d.arity == "none" for c in text[1:])
+
     def flag_word(self, chain: _Chain, w: Word) -> None:
-        """Dispatch one word that starts with ``-``."""
+        """Dispatch one word that starts with ``-`` (or ``+`` for programs with plus options)."""
         text = w.text
         fam = chain.family
-        if fam in ("find", "iproute2"):
+        if text.startswith("+"):
+            self.cluster(chain, text[1:], prefix="+")
+        elif fam in ("find", "iproute2"):
             self.word_flag(chain, w)
         elif text.startswith("--"):
             self.long(chain, w)
@@ -307,7 +330,10 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
         if not end_of_options and t == "--":
             end_of_options = True
             continue
-        if not end_of_options and len(t) > 1 and t.startswith("-"):
+        is_flag = len(t) > 1 and (t.startswith("-") or (t.startswith("+") and chain.cur.table.plus))
+        if is_flag and chain.cur.unknown_flags == "operand" and w.literal and not reader.known_cluster(chain, t):
+            is_flag = False  # echo prints `--- disk ---`
+        if not end_of_options and is_flag:
             if not w.literal:
                 res.problems.append(f"flag word `{t}` contains an expansion or glob")
                 continue
@@ -380,6 +406,9 @@ def _endless(rule: EndlessRule, what: str, names: set[str], count: int) -> list[
         out.append(f"`{what}` with {count} operand(s) runs until killed (a delay without a count)")
     if rule.unless and not names.intersection(rule.unless):
         out.append(f"`{what}` runs until killed without `{'` or `'.join(rule.unless)}`")
+    for flag, bounds in rule.flags_unless.items():
+        if flag in names and not names.intersection(bounds):
+            out.append(f"flag `{flag}` makes `{what}` run until killed without `{'` or `'.join(bounds)}`")
     return out
 
 

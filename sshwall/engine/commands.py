@@ -62,6 +62,7 @@ class _Compiled:
         self.protected = _Paths(cs.protected_paths)
         self.exceptions = _Paths(cs.protected_exceptions)
         self.writable = _Paths(cs.writable_paths)
+        self.endless = _Paths(cs.endless_paths)
         self.denied = tuple(cs.deny_programs.items())
         parts = [f"(?P<d{i}>{fnmatch.translate(glob)})" for i, (glob, _) in enumerate(self.denied)]
         self._denied_rx = re.compile("|".join(parts)) if parts else None
@@ -163,7 +164,9 @@ class _Checker:
             shown = target.text if isinstance(target, Word) else target
             self.deny("redirects", f"redirect `{r.op} {shown}` ({kind}) is not allowed by command set {self.name}")
         elif use is not None:
-            self.use(use, "redirects", None)
+            problem = self.use(use, "redirects", None)
+            if problem:
+                self.deny("redirects", problem)
 
     def program(self, argv: tuple[Word, ...], as_wrapper: bool, extra: bool) -> None:
         name = self.resolve(argv[0])
@@ -214,14 +217,14 @@ class _Checker:
     # -- arguments with meaning ---------------------------------------------------------------
 
     def use(self, use: Use, rule: str, spec: ProgramSpec | None) -> str | None:
-        """Check one argument; return a problem, or record a path hit itself (None)."""
+        """Check one argument: the problem with it, or None."""
         if use.rule is not None:
             problem = check_value(use.rule, use.word, use.what)
             if problem:
                 return problem
         kind = use.kind
         if kind in ("read", "write"):
-            return self.path(use)
+            return self.path(use, spec)
         if kind == "url":
             return check_url(use.rule or _URL_RULE, use.word, use.what)
         if kind == "format":
@@ -233,7 +236,7 @@ class _Checker:
             return check(use.word.text) if check else f"{use.what} is a script of no known language"
         return None
 
-    def path(self, use: Use) -> str | None:
+    def path(self, use: Use, spec: ProgramSpec | None = None) -> str | None:
         word = use.word
         if word.dynamic:
             return f"{use.what} `{word.text}` comes from an expansion, so its path is unknown"
@@ -244,6 +247,10 @@ class _Checker:
             segs = normalise(alt, self.base, tilde=word.tilde)
             if use.kind == "write" and not self.writable_ok(segs):
                 return f"{use.what} `{word.text}` writes outside the writable paths"
+            if use.kind == "read" and not (spec is not None and spec.bounded_reads):
+                endless = self.compiled.endless.direct.matches(segs)
+                if endless:
+                    return f"{use.what} `{word.text}` reads `{endless[0]}`, which never ends"
             hit = self.protected_hit(segs, use.recursive)
             if hit:
                 verb = "reads from" if use.kind == "read" else "writes to"

@@ -57,6 +57,11 @@ class FlagTable:
         """The flag called exactly ``name``."""
         return self.by_name.get(name)
 
+    @property
+    def plus(self) -> bool:
+        """Does the program have ``+X`` options (lsof +D, +L)?"""
+        return any(f.name.startswith("+") for f in self.order)
+
     def longs_with_prefix(self, prefix: str) -> list[FlagDef]:
         """The long flags (``--x``) whose name starts with ``prefix``."""
         return [f for f in self.order if f.name.startswith("--") and f.name.startswith(prefix)]
@@ -97,12 +102,14 @@ def build_table(
             order.append(d)
         table[d.name] = d
 
-    for entry in deny_flags:
-        put(parse_entry(entry, denied=True))
+    # `flags` first: its order is the program's table order (iproute2 matches prefixes in it);
+    # a denied flag listed there too keeps its place.
     for entry in flags or ():
         if entry == "--":
             continue  # '--' ends options in every family; it is not a flag
         put(parse_entry(entry))
+    for entry in deny_flags:
+        put(parse_entry(entry, denied=True))
     for name in value_flags + valued:
         old = table.get(name)
         if old is None or old.arity == "none":

@@ -83,6 +83,9 @@ class EndlessRule(_Frozen):
     flags: tuple[str, ...] = Field(default=(), description="any of these makes it run until killed")
     operand_counts: tuple[int, ...] = Field(default=(), description="with this many operands it never ends")
     unless: tuple[str, ...] = Field(default=(), description="it runs until killed unless one of these is given")
+    flags_unless: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="flag -> flags that bound it (free -s N runs forever unless -c N)"
+    )
 
 
 class ProgramSpec(_Frozen):
@@ -104,6 +107,21 @@ class ProgramSpec(_Frozen):
         default=None,
         description="may options follow operands? (default: yes, except family posix); false where"
         " options end at the first operand, as for awk",
+    )
+    cluster_values: Literal["rest", "next"] = Field(
+        default="rest",
+        description="a value letter in a cluster takes the rest of the word (getopt) or the next"
+        " unused word while the cluster goes on (tree's own parser)",
+    )
+    unknown_flags: Literal["deny", "operand"] = Field(
+        default="deny",
+        description="a word that is not made of listed flags is denied, or is an operand (bash's echo)",
+    )
+    bounded_reads: bool = Field(
+        default=False, description="it reads a bounded amount of each input (head), so endless inputs end"
+    )
+    runs: tuple[str, ...] = Field(
+        default=(), description="fixed helper programs it runs itself (zcat runs gzip); for the oracle"
     )
     names: tuple[str, ...] = Field(default=(), description="other names of a subcommand")
     flags: Literal["any"] | tuple[str, ...] = "any"
@@ -190,6 +208,9 @@ class CommandSet(_Frozen):
     protected_paths: tuple[str, ...] = ()
     protected_exceptions: tuple[str, ...] = ()
     writable_paths: tuple[str, ...] = ()
+    endless_paths: tuple[str, ...] = Field(
+        default=(), description="files whose reading never ends (/dev/zero, /proc/kmsg): denied but for bounded_reads"
+    )
     max_length: int = Field(default=64 * 1024, gt=0, le=1024 * 1024)
     max_depth: int = Field(default=32, gt=0, le=100)
 
