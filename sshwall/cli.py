@@ -47,6 +47,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _policy_arg(test)
     test.add_argument("corpus", nargs="*", type=Path, help="JSONL files of {tool, arguments, expect}")
     test.add_argument("--verbose", "-v", action="store_true", help="list passing cases too")
+    test.add_argument("--oracle", action="store_true",
+                      help="also run every allowed case in the execution oracle (Linux, root); see docs/oracle.md")
 
     for name, text in _DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
@@ -199,7 +201,12 @@ def _test(args: argparse.Namespace, out: TextIO) -> int:
                 out.write(_row(r) + "\n")
     total = sum(len(r) for _, r in suites)
     out.write(f"{total - failures} passed, {failures} failed\n")
-    return 1 if failures else 0
+    code = 1 if failures else 0
+    if args.oracle:
+        from sshwall.oracle.report import allowed_commands, run_cases
+
+        code = max(code, run_cases(allowed_commands(policy, suites), out, policy))
+    return code
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
