@@ -27,6 +27,12 @@ class FindingKind(str, Enum):
     FUNCTION_DEFINITION = "function-definition"
     WORD_MISMATCH = "word-mismatch"
     WRAPPER_SYNTAX = "wrapper-syntax"
+    # A bash builtin (or a parameter expansion) evaluates a word as a variable name or as
+    # arithmetic: `a[$(id)]` runs `id` there, even when it was written in single quotes.
+    EVALUATED_WORD = "evaluated-word"
+    # A bash builtin that runs a command string, a file or a shared object, or that changes
+    # what later words mean (trap, eval, source, enable -f, hash -p, alias, declare -n, ...).
+    SHELL_CODE = "shell-code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +56,9 @@ class Word:
     ``text`` is the value with quotes removed. ``pattern`` is the same value as a glob in which
     only the characters the shell would expand are live (quoted ``*`` is written ``[*]``), so
     path rules can reason about every path the word could match. ``dynamic`` words contain a
-    parameter expansion or a substitution: their value is not known before they run.
+    parameter expansion or a substitution: their value is not known before they run; ``split``
+    ones hold such an expansion unquoted, so bash splits and globs its value into any number of
+    words.
     """
 
     text: str
@@ -59,6 +67,7 @@ class Word:
     glob: bool = False
     brace: bool = False
     tilde: bool = False
+    split: bool = False
 
     @property
     def literal(self) -> bool:
@@ -102,6 +111,9 @@ class SimpleCommand:
     wrappers outside it, outermost first. ``context`` names the structures it sits in
     (``pipeline``, ``substitution``, ``subshell``, ``sh-c``, ``find-exec``, ...).
     ``extra_args`` is true when the program receives arguments sshwall cannot see (``xargs``).
+    ``sets`` names the shell variables a bash builtin assigns by name (``printf -v NAME``,
+    ``read NAME``, ``declare NAME=...``): assignments the policy may want to judge like
+    ``NAME=value`` prefixes.
     """
 
     argv: tuple[Word, ...]
@@ -110,6 +122,7 @@ class SimpleCommand:
     wrappers: tuple[WrapperUse, ...] = ()
     context: tuple[str, ...] = ()
     extra_args: bool = False
+    sets: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

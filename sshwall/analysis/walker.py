@@ -6,6 +6,7 @@ bashlex release can only make sshwall stricter, never let something through unse
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -21,6 +22,8 @@ from sshwall.analysis.model import (
     Word,
     WrapperUse,
 )
+from sshwall.analysis.builtin_table import INTEGER_VARIABLES
+from sshwall.analysis.builtins import check_builtin
 from sshwall.analysis.words import WordError, scan_word
 from sshwall.analysis.wrappers import MAX_WRAPPERS, WrapperError, basename, find_exec_commands, unwrap_once
 
@@ -30,6 +33,7 @@ _WORD_KINDS = {
     "parse-error": FindingKind.PARSE_ERROR,
     "ansi-c-quote": FindingKind.ANSI_C_QUOTE,
     "hidden-substitution": FindingKind.HIDDEN_SUBSTITUTION,
+    "evaluated-word": FindingKind.EVALUATED_WORD,
 }
 
 # Re-analyses a ``sh -c`` script; injected by the entry point so prechecks apply to it too.
@@ -133,10 +137,21 @@ class Walker:
                 self.visit(part, ctx, inner)
         elif kind in ("if", "for", "while", "until"):
             self.constructs.add(kind)
+            loop_name = kind == "for"
             for part in node.parts:
                 if part.kind == "reservedword":
                     continue
                 if part.kind == "word":
+                    if loop_name and part.word in INTEGER_VARIABLES:
+                        # `for OPTIND in 'a[$(id)]'` assigns each word to an integer variable,
+                        # which evaluates it as arithmetic.
+                        self.finding(
+                            FindingKind.EVALUATED_WORD,
+                            f"`for {part.word}` assigns each word to a variable with the integer "
+                            "attribute, which evaluates it as arithmetic",
+                            part.pos[0],
+                        )
+                    loop_name = False
                     self._word(part, ctx)
                 else:
                     self.visit(part, ctx + (kind,), redirs)
@@ -161,9 +176,11 @@ class Walker:
             word = scan_word(raw)
         except WordError as err:
             self.finding(_WORD_KINDS.get(err.kind, FindingKind.PARSE_ERROR), err.detail, start + err.offset)
-            word = Word(text=node.word, pattern="*", dynamic=True)
+            word = Word(text=node.word, pattern="*", dynamic=True, split=True)
         if self._parts(node, ctx):
-            word = replace(word, dynamic=True, pattern="*" if not word.dynamic else word.pattern)
+            # An expansion bashlex found but the scanner did not: its quoting is not known.
+            split = word.split or not word.dynamic
+            word = replace(word, dynamic=True, split=split, pattern="*" if not word.dynamic else word.pattern)
         elif not word.dynamic and word.text != node.word and not _bashlex_dropped_backslashes(raw, word.text, node.word):
             self.finding(
                 FindingKind.WORD_MISMATCH,
@@ -215,8 +232,18 @@ class Walker:
         assignments: list[tuple[str, Word]] = []
         words: list[Word] = []
         redirects = list(redirs)
-        for part in node.parts:
+        for i, part in enumerate(node.parts):
             kind = part.kind
+            if kind == "word" and _named_fd(self.source, part, node.parts[i + 1 : i + 2]):
+                # bash reads `{fd}>file` as a redirection that assigns the new descriptor to the
+                # variable fd (`{a[i]}>` evaluates the subscript); bashlex reads an argument.
+                raw = self.source[part.pos[0] : part.pos[1]]
+                self.finding(
+                    FindingKind.EVALUATED_WORD,
+                    f"`{raw}` before a redirection assigns the file descriptor to a variable"
+                    + (" and evaluates its subscript, which runs commands" if "[" in raw else ""),
+                    part.pos[0],
+                )
             if kind == "assignment":
                 name = part.word.split("=", 1)[0].rstrip("+")
                 start = part.pos[0] + part.word.index("=") + 1
@@ -250,6 +277,7 @@ class Walker:
         wrappers: tuple[WrapperUse, ...],
         extra: bool,
         pos: int,
+        exec_after: int | None = None,
     ) -> None:
         for _ in range(MAX_WRAPPERS):
             if argv and not self._name_ok(argv[0], pos):
@@ -270,10 +298,16 @@ class Walker:
             extra = extra or layer.extra_args
         else:
             self.finding(FindingKind.TOO_DEEP, "too many nested wrappers", pos)
-        self.commands.append(SimpleCommand(argv, assignments, redirects, wrappers, ctx, extra))
+        cmd = SimpleCommand(argv, assignments, redirects, wrappers, ctx, extra)
+        # Builtins that evaluate words (test -v, printf -v, declare, trap, ...) are checked on
+        # the unwrapped command, where sshwall knows whether bash or a PATH program runs it.
+        check = check_builtin(cmd, exec_after)
+        for problem in check.problems:
+            self.finding(problem.kind, problem.detail, pos)
+        self.commands.append(replace(cmd, sets=check.sets) if check.sets else cmd)
         if argv and basename(argv[0]) == "find":
             for inner in find_exec_commands(argv):
-                self._emit(inner, (), (), ctx + ("find-exec",), wrappers, False, pos)
+                self._emit(inner, (), (), ctx + ("find-exec",), wrappers, False, pos, len(wrappers))
 
     def _name_ok(self, name: Word, pos: int) -> bool:
         if name.literal:
@@ -331,6 +365,16 @@ def _bashlex_dropped_backslashes(raw: str, ours: str, theirs: str) -> bool:
     """bashlex drops a backslash inside double quotes that bash keeps ("%s\\n" is `%s\\n` to
     bash, `%sn` to bashlex); such a word differs from ours by those backslashes alone."""
     return '"' in raw and "\\" in ours and ours.replace("\\", "") == theirs.replace("\\", "")
+
+
+_NAMED_FD = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*(?:\[.*\])?\}\Z", re.DOTALL)
+
+
+def _named_fd(source: str, word: bashlex.ast.node, after: list[bashlex.ast.node]) -> bool:
+    """Is ``word`` the ``{varname}`` of a redirection written right against it (``{fd}>x``)?"""
+    if not after or after[0].kind != "redirect" or after[0].pos[0] != word.pos[1]:
+        return False
+    return _NAMED_FD.match(source[word.pos[0] : word.pos[1]]) is not None
 
 
 def _pos(node: bashlex.ast.node) -> int:

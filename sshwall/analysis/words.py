@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sshwall.analysis.model import Word
+from sshwall.analysis.parameters import evaluated_parameter
 
 _GLOB = frozenset("*?[")
 _EMPTY_BRACES = re.compile(r"(?<!\\)\{(?<!\\)\}")
@@ -47,6 +48,7 @@ class _Builder:
     glob: bool = False
     brace: bool = False
     tilde: bool = False
+    split: bool = False
 
     def literal(self, ch: str) -> None:
         self.text.append(ch)
@@ -56,9 +58,10 @@ class _Builder:
         self.text.append(ch)
         self.pattern.append(ch)
 
-    def expansion(self, raw: str) -> None:
+    def expansion(self, raw: str, quoted: bool) -> None:
         # An expansion's value is unknown: it may be any text, so as a pattern it is '*'.
         self.dynamic = True
+        self.split = self.split or not quoted
         self.text.append(raw)
         self.pattern.append("*")
 
@@ -144,6 +147,9 @@ def _dollar(raw: str, i: int, b: _Builder, quoted: bool) -> int:
                     f"parameter expansion ${{{inner}}} contains '{marker}'",
                     i,
                 )
+        evaluated = evaluated_parameter(inner)
+        if evaluated is not None:
+            raise WordError("evaluated-word", evaluated, i)
     elif nxt == "[":
         end = _skip_balanced(raw, i + 1, "[", "]")
     elif nxt in _NAME_START:
@@ -155,7 +161,7 @@ def _dollar(raw: str, i: int, b: _Builder, quoted: bool) -> int:
     else:
         b.literal("$")
         return i + 1
-    b.expansion(raw[i:end])
+    b.expansion(raw[i:end], quoted)
     return end
 
 
@@ -193,7 +199,7 @@ def scan_word(raw: str) -> Word:
             i = _dollar(raw, i, b, quoted=False)
         elif ch == "`":
             end = _skip_backtick(raw, i)
-            b.expansion(raw[i:end])
+            b.expansion(raw[i:end], quoted=False)
             i = end
         else:
             if ch in _GLOB:
@@ -221,6 +227,7 @@ def scan_word(raw: str) -> Word:
         glob=b.glob,
         brace=b.brace,
         tilde=b.tilde,
+        split=b.split,
     )
 
 
@@ -239,7 +246,7 @@ def _double(raw: str, i: int, b: _Builder) -> int:
             i = _dollar(raw, i, b, quoted=True)
         elif ch == "`":
             end = _skip_backtick(raw, i)
-            b.expansion(raw[i:end])
+            b.expansion(raw[i:end], quoted=True)
             i = end
         else:
             b.literal(ch)

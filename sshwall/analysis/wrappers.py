@@ -14,6 +14,9 @@ from sshwall.analysis.model import Word, WrapperUse
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "rbash"})
 FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 MAX_WRAPPERS = 16
+# sudo -s / -i join the command's words into one string for `$SHELL -c`, escaping every
+# character with a backslash except letters, digits, `_`, `-` and `$`.
+SUDO_SHELL_OPTIONS = frozenset({"-s", "--shell", "-i", "--login"})
 
 
 class WrapperError(ValueError):
@@ -199,6 +202,21 @@ def _shell(name: str, argv: tuple[Word, ...]) -> Unwrapped | None:
     )
 
 
+def _check_sudo_shell_words(words: tuple[Word, ...]) -> None:
+    """Refuse words the shell behind ``sudo -s``/``-i`` reads differently from sshwall.
+
+    sudo leaves ``$`` unescaped, so that shell expands ``$1``, ``$HOME`` in a word sshwall
+    read as literal (``sudo -s cat '/etc/sh$1adow'`` reads /etc/shadow), and a newline becomes
+    a backslash-newline, which the shell deletes (``'/etc/sha<newline>dow'``). Verified with
+    sudo 1.9.13 on Debian 12.
+    """
+    for word in words:
+        if not word.literal or "$" in word.text or "\n" in word.text:
+            raise WrapperError(
+                f"sudo -s/-i passes {word.text!r} to a shell that expands `$` and joins lines in it"
+            )
+
+
 def unwrap_once(argv: tuple[Word, ...]) -> Unwrapped | None:
     """Peel one wrapper off ``argv``; None when ``argv[0]`` is not a wrapper that runs one."""
     if not argv or not argv[0].literal:
@@ -218,6 +236,8 @@ def unwrap_once(argv: tuple[Word, ...]) -> Unwrapped | None:
         raise WrapperError("env -S/--split-string splits a string into a command sshwall does not analyse")
     if seen & g.no_exec:
         return None
+    if name == "sudo" and seen & SUDO_SHELL_OPTIONS:
+        _check_sudo_shell_words(argv[i:])
     i += g.positionals
     assignments: list[tuple[str, Word]] = []
     while g.assignments and i < len(argv):

@@ -522,6 +522,8 @@ EXAMPLES: dict[FindingKind, str] = {
     FindingKind.FUNCTION_DEFINITION: "f() { ls; }",
     FindingKind.WORD_MISMATCH: "echo !'\\}'",
     FindingKind.WRAPPER_SYNTAX: "sudo -Z ls",
+    FindingKind.EVALUATED_WORD: "test -v 'a[$(id)]'",
+    FindingKind.SHELL_CODE: "trap id EXIT",
 }
 
 

@@ -105,7 +105,8 @@ def test_commands_in_loops_and_conditionals_carry_the_construct_in_their_context
 
 
 def test_nested_constructs() -> None:
-    a = ok("for f in a b; do if [ -e $f ]; then (cat $f | wc -l); fi; done")
+    # "$f" quoted: an unquoted $f in [ ] could split into `-v a[$(id)]` (see test_builtins.py).
+    a = ok('for f in a b; do if [ -e "$f" ]; then (cat $f | wc -l); fi; done')
     assert {"for", "if", "subshell"} <= a.constructs
     assert {"pipe", "sequence"} <= a.operators
     assert names(a) == ["[", "cat", "wc"]
