@@ -15,10 +15,12 @@ import yaml
 from pydantic import ValidationError
 
 from sshwall.errors import PolicyError
+from sshwall.policy.catalogue import ALL, Catalogue
 from sshwall.policy.model import Policy
 from sshwall.profiles import Profile
 
 EMBEDDED_DEFAULT = "readonly-ops.yaml"
+CATALOGUE = "protected-paths.yaml"
 _POLICYLAYER_TOOL_KEYS = frozenset({"limits", "require", "deny_if"})
 
 
@@ -183,6 +185,71 @@ def from_policylayer(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def default_catalogue_path() -> Path:
+    """The shipped catalogue of protected paths (``rules/protected-paths.yaml``)."""
+    return embedded_rules() / CATALOGUE
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Load and validate a catalogue of protected paths (default: the shipped one)."""
+    doc = _Doc(Path(path) if path is not None else default_catalogue_path())
+    if not isinstance(doc.data, dict):
+        raise PolicyError(f"{doc.path}: a catalogue is a mapping, not {type(doc.data).__name__}")
+    try:
+        return Catalogue.model_validate(doc.data)
+    except ValidationError as err:
+        raise PolicyError(_format(doc, err)) from err
+
+
+def _apply_catalogue(doc: _Doc, data: dict[str, Any]) -> dict[str, Any]:
+    """Add the catalogue groups each command set names to its protected paths and exceptions.
+
+    Catalogue entries come first (they carry the kind of secret in the denial), then the set's
+    own entries; duplicates are dropped. The shipped catalogue is read once per policy load,
+    and only when a command set names it.
+    """
+    commands = data.get("commands")
+    if not isinstance(commands, dict):
+        return data
+    catalogue: Catalogue | None = None
+    resolved: dict[str, Any] = {}
+    for name, cs in commands.items():
+        names = cs.get("protected_catalogue") if isinstance(cs, dict) else None
+        if names is None:
+            resolved[name] = cs
+            continue
+        loc: tuple[str | int, ...] = ("commands", str(name), "protected_catalogue")
+        field = ".".join(map(str, loc))
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise PolicyError(f"{doc.where(loc)}: {field}: a list of catalogue group names (or 'all')")
+        if catalogue is None:
+            catalogue = load_catalogue()
+        try:
+            paths, exceptions = catalogue.resolve(names)
+        except KeyError as err:
+            known = ", ".join([ALL, *catalogue.groups])
+            bad = err.args[0]
+            raise PolicyError(
+                f"{doc.where(loc + (names.index(bad),))}: {field}: unknown catalogue group {bad!r}"
+                f" (the catalogue {default_catalogue_path()} has: {known})"
+            ) from None
+        own_paths = cs.get("protected_paths") or []
+        own_exceptions = cs.get("protected_exceptions") or []
+        own = [*own_paths, *own_exceptions] if isinstance(own_paths, list) and isinstance(own_exceptions, list) else None
+        if own is None or not all(isinstance(p, str) for p in own):
+            resolved[name] = cs  # the model reports the wrong type with its line
+            continue
+        resolved[name] = {
+            **cs,
+            "protected_catalogue": names,
+            "protected_paths": list(dict.fromkeys([*paths, *own_paths])),
+            "protected_exceptions": list(dict.fromkeys([*exceptions, *own_exceptions])),
+        }
+    return {**data, "commands": resolved}
+
+
 def load_policy(path: str | Path) -> Policy:
     """Load and validate a policy file (YAML, JSON, or PolicyLayer policy.json)."""
     path = Path(path)
@@ -200,6 +267,7 @@ def load_policy(path: str | Path) -> Policy:
     if not isinstance(profile_ref, (str, dict)):
         raise PolicyError(f"{doc.where(('profile',))}: profile: a name, a path or a mapping")
     data["profile"] = load_profile(profile_ref, path.parent)
+    data = _apply_catalogue(doc, data)
     try:
         return Policy.model_validate(data)
     except ValidationError as err:
