@@ -57,7 +57,7 @@ DENY = [
     # sed, awk, tar
     "sed -n 'w /etc/x' /etc/hosts", "sed -n '1e id' /etc/hosts", "sed -i -n p /etc/hosts",
     "sed --in-place -n p /etc/hosts", "sed -n -e 's/x/y/e' /etc/hosts", "sed -n 'r /etc/shadow' /etc/hosts",
-    "sed 's/a/b/' /etc/hosts", "sed -n -f /tmp/s /etc/hosts", "sed -n 'W /tmp/x' /etc/hosts",
+    "sed -n -f /tmp/s /etc/hosts", "git remote -v",  # remote URLs may embed access tokens "sed -n 'W /tmp/x' /etc/hosts",
     "sed -n 's/a/b/w /tmp/x' /etc/hosts", "sed -n p /etc/shadow",
     "awk -f /tmp/x.awk /etc/hosts", "awk 'BEGIN{while((\"id\"|getline l)>0)print l}'",
     "awk '{print > \"/etc/x\"}' /etc/hosts", "awk '{print | \"sh\"}' /etc/hosts", "awk '{ system($0) }' f",
@@ -153,7 +153,8 @@ ALLOW = [
     "kubectl get pods -n kube-system", "kubectl get nodes -o wide", "kubectl describe node n1",
     "kubectl logs pod/x -c y --tail 100", "kubectl top pods", "kubectl get deploy,svc",
     "kubectl get events --sort-by=.lastTimestamp", "kubectl get pods -l app=secret-rotator",
-    "git log -5", "git log --oneline --graph", "git show HEAD --stat", "git branch -a", "git remote -v",
+    "git log -5", "git log --oneline --graph", "git show HEAD --stat", "git branch -a",
+    "sed 's/a/b/' /etc/hosts",  # without -n sed prints every line: a read, not a write
     "git rev-parse HEAD", "git status -s", "git diff --cached", "git -C /srv/app log -p -1",
     "sed -n '10,20p' /etc/hosts", "sed -n '/error/p' /var/log/syslog", "sed -n '$p' /var/log/syslog",
     "awk -F: '{print $1}' /etc/passwd", "awk 'NR>1 {print $2}' /tmp/x", "awk '$9 >= 500' /var/log/nginx/access.log",

@@ -51,7 +51,8 @@ class _Paths:
     def hits(self, segs: Segments, recursive: bool) -> list[str]:
         found = self.direct.matches(segs)
         if recursive:
-            found += [t for t in self.folders.matches(segs) if t not in found]
+            seen = set(found)
+            found += [t for t in dict.fromkeys(self.folders.matches(segs)) if t not in seen]
         return found
 
 
@@ -185,8 +186,9 @@ class _Checker:
         rule = ".".join(parsed.path)
         final = parsed.spec
         problems = list(parsed.problems)
+        bounded = bool(set(parsed.flags).intersection(final.bounded_by))
         for use in parsed.uses:
-            problem = self.use(use, rule, final)
+            problem = self.use(use, rule, final, bounded)
             if problem:
                 problems.append(problem)
         if extra and any(k in ("read", "write", "url", "script") for k in final.operand_kinds):
@@ -216,7 +218,7 @@ class _Checker:
 
     # -- arguments with meaning ---------------------------------------------------------------
 
-    def use(self, use: Use, rule: str, spec: ProgramSpec | None) -> str | None:
+    def use(self, use: Use, rule: str, spec: ProgramSpec | None, bounded: bool = False) -> str | None:
         """Check one argument: the problem with it, or None."""
         if use.rule is not None:
             problem = check_value(use.rule, use.word, use.what)
@@ -224,7 +226,7 @@ class _Checker:
                 return problem
         kind = use.kind
         if kind in ("read", "write"):
-            return self.path(use, spec)
+            return self.path(use, bounded)
         if kind == "url":
             return check_url(use.rule or _URL_RULE, use.word, use.what)
         if kind == "format":
@@ -236,7 +238,7 @@ class _Checker:
             return check(use.word.text) if check else f"{use.what} is a script of no known language"
         return None
 
-    def path(self, use: Use, spec: ProgramSpec | None = None) -> str | None:
+    def path(self, use: Use, bounded: bool = False) -> str | None:
         word = use.word
         if word.dynamic:
             return f"{use.what} `{word.text}` comes from an expansion, so its path is unknown"
@@ -247,15 +249,15 @@ class _Checker:
             segs = normalise(alt, self.base, tilde=word.tilde)
             if use.kind == "write" and not self.writable_ok(segs):
                 return f"{use.what} `{word.text}` writes outside the writable paths"
-            if use.kind == "read" and not (spec is not None and spec.bounded_reads):
-                endless = self.compiled.endless.direct.matches(segs)
-                if endless:
-                    return f"{use.what} `{word.text}` reads `{endless[0]}`, which never ends"
             hit = self.protected_hit(segs, use.recursive)
             if hit:
                 verb = "reads from" if use.kind == "read" else "writes to"
                 scope = " (recursively)" if use.recursive else ""
                 return f"{use.what} `{word.text}` {verb} protected path `{hit}`{scope}"
+            if use.kind == "read" and not bounded:
+                endless = self.compiled.endless.direct.matches(segs)
+                if endless:
+                    return f"{use.what} `{word.text}` reads `{endless[0]}`, which never ends"
         return None
 
     def protected_hit(self, segs: Segments, recursive: bool) -> str | None:

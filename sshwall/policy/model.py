@@ -117,11 +117,19 @@ class ProgramSpec(_Frozen):
         default="deny",
         description="a word that is not made of listed flags is denied, or is an operand (bash's echo)",
     )
-    bounded_reads: bool = Field(
-        default=False, description="it reads a bounded amount of each input (head), so endless inputs end"
+    bounded_by: tuple[str, ...] = Field(
+        default=(), description="flags that bound how much it reads (head -c N), so endless inputs end"
     )
     runs: tuple[str, ...] = Field(
         default=(), description="fixed helper programs it runs itself (zcat runs gzip); for the oracle"
+    )
+    state_writes: tuple[str, ...] = Field(
+        default=(),
+        description="files it maintains itself (top's ~/.config/procps, kubectl's cache), as fnmatch"
+        " globs; the oracle accepts writes there and flags every other",
+    )
+    network: Literal["loopback", "any"] = Field(
+        default="loopback", description="where it may connect (ping, dig: any); the oracle flags the rest"
     )
     names: tuple[str, ...] = Field(default=(), description="other names of a subcommand")
     flags: Literal["any"] | tuple[str, ...] = "any"
@@ -209,7 +217,7 @@ class CommandSet(_Frozen):
     protected_exceptions: tuple[str, ...] = ()
     writable_paths: tuple[str, ...] = ()
     endless_paths: tuple[str, ...] = Field(
-        default=(), description="files whose reading never ends (/dev/zero, /proc/kmsg): denied but for bounded_reads"
+        default=(), description="files whose reading never ends (/dev/zero, /proc/kmsg): denied unless bounded_by"
     )
     max_length: int = Field(default=64 * 1024, gt=0, le=1024 * 1024)
     max_depth: int = Field(default=32, gt=0, le=100)

@@ -15,7 +15,7 @@ CS = CommandSet(
     endless_paths=("/dev/zero", "/dev/urandom", "/proc/kmsg"),
     programs={
         "cat": ProgramSpec(operands="read", flags=("-n",)),
-        "head": ProgramSpec(operands="read", flags=("-c=", "-n="), bounded_reads=True),
+        "head": ProgramSpec(operands="read", flags=("-c=", "-n="), bounded_by=("-c",)),
         "echo": ProgramSpec(flags=("-n", "-e", "-E"), unknown_flags="operand"),
         "lsof": ProgramSpec(flags=("-n", "+D=metadata", "+L[=]"), operands="metadata"),
         "tree": ProgramSpec(flags=("-a", "-P=", "-o=write", "-L="), deny_flags=("-o=write",),
@@ -44,6 +44,7 @@ def decide(cmd: str) -> tuple[Decision, list[str]]:
         ("cat /dev/./zero", Decision.DENY),
         ("cat < /dev/urandom", Decision.DENY),
         ("head -c 16 /dev/urandom", Decision.ALLOW),
+        ("head -n 1 /dev/zero", Decision.DENY),
         ("echo '--- disk ---'", Decision.ALLOW),
         ("echo -n ok", Decision.ALLOW),
         ("echo -x", Decision.ALLOW),
