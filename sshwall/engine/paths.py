@@ -7,6 +7,13 @@ unsafe). A protected path is hit when that set and the protected glob share any 
 
 Patterns are tuples of segments. A segment is a glob over one path component with backslash
 escapes for literal ``* ? [``; the segment ``**`` matches zero or more components.
+
+The shell is read as ``bash -c`` reads it with its default options, checked against bash's own
+expansion by ``tests/engine/test_globs_diff.py``: no ``dotglob`` (a leading wildcard or bracket
+never names a dot file), ``extglob``, ``nocaseglob`` or ``globstar`` (``**`` is still taken to
+cross folders). Where bash versions differ sshwall takes the wider reading: ``.*`` may name
+``.`` and ``..`` (bash before 5.2 has no ``globskipdots``). A bracket holding a POSIX class
+(``[[:alpha:]]``) makes its segment match any name.
 """
 
 from __future__ import annotations
@@ -97,12 +104,20 @@ def normalise(pattern: str, base: Segments | None, tilde: bool = False) -> Segme
         start = list(base) if base is not None else [ANY]
     out = start
     for seg in parts:
-        if seg in ("", "."):
+        literal = is_literal(seg)
+        text = unescape(seg) if literal else seg
+        if literal and text in ("", "."):
             continue
-        if seg == "..":
+        if literal and text == "..":
             # Lexical '..' is wrong behind a symlink; the honest answer is "anywhere".
             if out and out != [ANY]:
                 out = [ANY]
+            continue
+        if not literal and seg[:1] == "." and (segment_overlap(seg, ".") or segment_overlap(seg, "..")):
+            # `.*` names `.` and `..` in bash before 5.2 (no `globskipdots`): the path may
+            # stay where it is or climb, so the rest of it may sit anywhere. (A leading
+            # wildcard never names them: the dot must be explicit.)
+            out = [ANY]
             continue
         if len(seg) > 1 and set(seg) == {"*"}:
             seg = ANY  # '**' (globstar) may cross folders; assume it does
@@ -133,6 +148,11 @@ def _tokens(segment: str) -> tuple[tuple[str, object], ...]:
             out.append(("any1", None))
             i += 1
         elif ch == "[":
+            if _has_class(segment, i):
+                # `[[:alpha:]]`, `[[=a=]]`, `[[.a.]]`: bash's reading of where such a bracket
+                # ends and what it matches depends on the class and the locale; the segment
+                # is read as "any name" (fail closed).
+                return (("star", None),)
             j = i + 1
             negated = j < n and segment[j] in "!^"
             if negated:
@@ -159,6 +179,19 @@ def _tokens(segment: str) -> tuple[tuple[str, object], ...]:
             out.append(("lit", ch))
             i += 1
     return tuple(out)
+
+
+def _has_class(segment: str, i: int) -> bool:
+    """True when the bracket opened at ``segment[i]`` may hold a ``[:`` ``[=`` or ``[.`` class."""
+    j = i + 1
+    while j + 1 < len(segment):
+        if segment[j] == "\\":
+            j += 2
+            continue
+        if segment[j] == "[" and segment[j + 1] in ":=.":
+            return True
+        j += 1
+    return False
 
 
 def _char_overlap(a: tuple[str, object], b: tuple[str, object]) -> bool:
@@ -339,3 +372,9 @@ class PatternSet:
             tried = [*self._always, *(e for n in dict.fromkeys(names) for e in self._by_segment.get(n, ()))]
             return [self.named[i][0] for i, rx in sorted(tried, key=lambda e: e[0]) if rx.fullmatch(text)]
         return [name for name, segs in self.named if overlap(path, segs)]
+
+
+def clear_caches() -> None:
+    """Forget every memoised overlap (for cold-start benchmarks: ``bench/decide.py --cold``)."""
+    segment_overlap.cache_clear()
+    _overlap.cache_clear()

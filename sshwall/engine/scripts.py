@@ -1,186 +1,715 @@
 """Checks for the little languages inside arguments: sed scripts and awk programs.
 
-Both checkers are allowlists over a small tokenizer: a sed script may only use commands that
-print, select or transform the stream (no ``w``/``r``/``e``, no ``s///e`` or ``s///w``); an awk
-program may not run commands (``system``, pipes, ``getline``) nor redirect output to files. What
-the tokenizer cannot follow is refused.
+Both checkers read a program the way the real interpreter does and refuse what they cannot
+read exactly:
+
+* sed: a port of the command parser of GNU sed 4.9 (``compile.c``: ``compile_program``,
+  ``compile_address``, ``match_slash`` with its bracket rule, ``mark_subst_opts``,
+  ``read_label``, ``read_text``). A script may only print, select or transform the stream:
+  ``w``/``W``/``r``/``R``/``e`` and the ``s`` flags ``e``/``w`` are refused (``w /dev/stdout``
+  and ``/dev/stderr`` excepted: GNU sed never opens those).
+* awk: a lexer over the readings of both mawk 1.3.4 and gawk 5.2 (their ``scan.c`` and
+  ``awkgram.y``). Where the two tell a regex ``/.../`` from a division differently, every
+  reading is checked. A program may not run commands (``system``, pipes), read other files
+  (``getline``, writes to ``ARGV``/``ARGC``, ``@include``), print the environment
+  (``ENVIRON``) nor redirect output to files.
+
+Anything outside printable ASCII is refused: in a multibyte locale of the remote host (Shift
+JIS, GB18030, ...) a byte of a character may read as ``\\`` or ``/`` and change the parse.
 """
 
 from __future__ import annotations
 
-_SED_SAFE = frozenset("pP=lqQnNdDgGhHxzF")
-_SED_LABEL = frozenset("btT:")
-_SED_TEXT = frozenset("aic")
-_SED_UNSAFE = {"w": "writes a file", "W": "writes a file", "r": "reads a file",
-               "R": "reads a file", "e": "runs a command", "v": None}
+import re
+from dataclasses import dataclass
 
 
-def _regex_end(text: str, i: int, delim: str) -> int:
-    """Index of the unescaped ``delim`` closing a regex or replacement starting at ``i``."""
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == delim:
-            return i
-        if text[i] == "\n":
-            break
-        i += 1
-    raise ValueError("unterminated regular expression")
+class _Unreadable(Exception):
+    """The program cannot be read the way its interpreter reads it."""
 
 
-def _sed_address(text: str, i: int) -> int:
-    """Skip one address (number, $, /re/, \\cREc, first~step, +N, ~N)."""
-    n = len(text)
-    if i < n and text[i] in "+~":
-        i += 1
-    if i < n and text[i].isdigit():
-        while i < n and (text[i].isdigit() or text[i] == "~"):
-            i += 1
-    elif i < n and text[i] == "$":
-        i += 1
-    elif i < n and text[i] in "/\\":
-        delim = "/"
-        if text[i] == "\\":
-            if i + 1 >= n:
-                raise ValueError("bad address")
-            delim = text[i + 1]
-            i += 1
-        i = _regex_end(text, i + 1, delim) + 1
-        while i < n and text[i] in "IM":
-            i += 1
-    return i
+class _Infeasible(_Unreadable):
+    """This reading is a syntax error for every interpreter that would take it: it runs nothing."""
+
+
+def _plain_ascii(text: str, what: str) -> None:
+    """Refuse characters whose meaning depends on the remote locale or terminal."""
+    for ch in text:
+        if not (" " <= ch <= "~" or ch in "\t\n"):
+            raise _Unreadable(f"{what} holds the character {ch!r}, which sshwall does not read")
+
+
+# == sed ======================================================================================
+
+# Names GNU sed 4.9 writes to itself instead of opening (POSIXLY_EXTENDED, the default).
+_SED_SPECIAL_OUT = frozenset({"/dev/stdout", "/dev/stderr"})
+_SED_SIMPLE = frozenset("=dDFgGhHnNpPzx")
+
+
+class _SedDenied(Exception):
+    """A command that does more than print or transform."""
+
+
+class _SedReader:
+    """The character source of GNU sed's compiler: ``inchar``/``savchar`` on one string."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.i = 0
+
+    def inchar(self) -> str | None:
+        if self.i < len(self.text):
+            self.i += 1
+            return self.text[self.i - 1]
+        return None
+
+    def savchar(self, ch: str | None) -> None:
+        if ch is not None:
+            self.i -= 1
+
+    def in_nonblank(self) -> str | None:
+        ch = self.inchar()
+        while ch in (" ", "\t"):
+            ch = self.inchar()
+        return ch
+
+    def in_integer(self, ch: str | None) -> None:
+        while ch is not None and ch.isdigit():
+            ch = self.inchar()
+        self.savchar(ch)
+
+    def end_of_cmd(self) -> None:
+        ch = self.in_nonblank()
+        if ch in ("}", "#"):
+            self.savchar(ch)
+        elif ch not in (None, "\n", ";"):
+            raise _Unreadable("extra characters after command")
+
+    def label(self) -> str:
+        ch = self.in_nonblank()
+        start = self.i - 1 if ch is not None else self.i
+        while ch is not None and ch not in "\n \t;}#":
+            ch = self.inchar()
+        self.savchar(ch)
+        return self.text[start : self.i]
+
+    def filename(self) -> str:
+        ch = self.in_nonblank()
+        out: list[str] = []
+        while ch is not None and ch != "\n":
+            out.append(ch)
+            ch = self.inchar()
+        return "".join(out)
+
+    def char_class(self) -> str | None:
+        """``snarf_char_class``: skip a bracket expression; the character that ended it."""
+        ch = self.inchar()
+        if ch == "^":
+            ch = self.inchar()
+        if ch == "]":
+            ch = self.inchar()
+        state, delim = 0, ""
+        while True:
+            if ch is None or ch == "\n":
+                return ch
+            if ch in ".:=":
+                if state == 1:
+                    delim, state = ch, 2
+                    ch = self.inchar()
+                    continue
+                if state == 2 and ch == delim:
+                    state = 3
+                    ch = self.inchar()
+                    continue
+            elif ch == "[":
+                if state == 0:
+                    state = 1
+                ch = self.inchar()
+                continue
+            elif ch == "]":
+                if state in (0, 1):
+                    return ch
+                if state == 3:
+                    state = 0
+            state &= ~1
+            ch = self.inchar()
+
+    def match_slash(self, slash: str | None, regex: bool) -> None:
+        """Skip a regex or replacement up to the unescaped ``slash`` (brackets hide it)."""
+        while True:
+            ch = self.inchar()
+            if ch is None or ch == "\n":
+                break
+            if ch == slash:
+                return
+            if ch == "\\":
+                if self.inchar() is None:
+                    break
+            elif ch == "[" and regex and self.char_class() != "]":
+                break
+        raise _Unreadable("unterminated regular expression or replacement")
+
+    def address(self, ch: str | None) -> bool:
+        """``compile_address``: skip one address starting with ``ch``; False if none."""
+        if ch in ("/", "\\"):
+            if ch == "\\":
+                ch = self.inchar()
+            self.match_slash(ch, True)
+            ch = self.in_nonblank()
+            while ch in ("I", "M"):
+                ch = self.in_nonblank()
+            self.savchar(ch)
+            return True
+        if ch is not None and ch.isdigit():
+            self.in_integer(ch)
+            ch = self.in_nonblank()
+            if ch == "~":
+                self.in_integer(self.in_nonblank())
+            else:
+                self.savchar(ch)
+            return True
+        if ch in ("+", "~"):
+            self.in_integer(self.in_nonblank())
+            return True
+        return ch == "$"
+
+
+def _sed_output(name: str, what: str) -> None:
+    if name not in _SED_SPECIAL_OUT:
+        raise _SedDenied(f"{what} writes a file")
+
+
+def _sed_program(r: _SedReader) -> None:
+    """``compile_program``: raise at the first command that is not print-only."""
+    while True:
+        ch = r.inchar()
+        while ch is not None and ch in "; \t\n":
+            ch = r.inchar()
+        if ch is None:
+            return
+        addressed = r.address(ch)
+        if addressed:
+            if ch in "+~":
+                raise _Unreadable("a step address cannot come first")
+            ch = r.in_nonblank()
+            if ch == ",":
+                if not r.address(r.in_nonblank()):
+                    raise _Unreadable("unexpected `,`")
+                ch = r.in_nonblank()
+        if ch == "!":
+            ch = r.in_nonblank()
+            if ch == "!":
+                raise _Unreadable("multiple `!`s")
+        if ch is None:
+            raise _Unreadable("missing command")
+        if ch == "#":
+            if addressed:
+                raise _Unreadable("comments don't accept any addresses")
+            while ch is not None and ch != "\n":
+                ch = r.inchar()
+        elif ch == "v":
+            raise _Unreadable("`v` is not needed by a read-only script")
+        elif ch == "{":
+            pass
+        elif ch == "}":
+            if addressed:
+                raise _Unreadable("`}` doesn't want any addresses")
+            r.end_of_cmd()
+        elif ch in "aic":
+            _sed_text(r)
+        elif ch == ":":
+            if addressed or not r.label():
+                raise _Unreadable("bad `:` label")
+        elif ch in "btT":
+            r.label()
+        elif ch in "qQlL":
+            nxt = r.in_nonblank()
+            if nxt is not None and nxt.isdigit():
+                r.in_integer(nxt)
+            else:
+                r.savchar(nxt)
+            r.end_of_cmd()
+        elif ch in _SED_SIMPLE:
+            r.end_of_cmd()
+        elif ch == "e":
+            raise _SedDenied("sed command `e` runs a command")
+        elif ch in "rR":
+            raise _SedDenied(f"sed command `{ch}` reads a file")
+        elif ch in "wW":
+            _sed_output(r.filename(), f"sed command `{ch}`")
+        elif ch == "s":
+            slash = _sed_delimiter(r)
+            r.match_slash(slash, True)
+            r.match_slash(slash, False)
+            _sed_subst_flags(r)
+        elif ch == "y":
+            slash = _sed_delimiter(r)
+            r.match_slash(slash, False)
+            r.match_slash(slash, False)
+            r.end_of_cmd()
+        else:
+            raise _Unreadable(f"unknown command `{ch}`")
+
+
+def _sed_delimiter(r: _SedReader) -> str:
+    """The delimiter of ``s``/``y``; a backslash or newline one is refused as too strange."""
+    slash = r.inchar()
+    if slash is None or slash in "\\\n":
+        raise _Unreadable("`s` or `y` without a usable delimiter")
+    return slash
+
+
+def _sed_text(r: _SedReader) -> None:
+    """``a``/``i``/``c`` text (``read_text``): one line, continued by a backslash at its end.
+
+    ``a text`` starts at its first non-blank, ``a\\`` on the next line, ``a\\text`` after the
+    backslash; the character after that backslash is never an escape.
+    """
+    ch = r.in_nonblank()
+    if ch is None:
+        raise _Unreadable("expected \\ after `a`, `c` or `i`")
+    if ch == "\\":
+        if r.inchar() is None:
+            return  # the text continues in the next -e expression: still only text
+    else:
+        r.savchar(ch)
+    ch = r.inchar()
+    while ch is not None and ch != "\n":
+        if ch == "\\":
+            ch = r.inchar()
+        if ch is None:
+            return
+        ch = r.inchar()
+
+
+def _sed_subst_flags(r: _SedReader) -> None:
+    """``mark_subst_opts``: blanks may sit between flags; ``w`` takes the rest of the line."""
+    while True:
+        ch = r.in_nonblank()
+        if ch is None or ch in "\n;":
+            return
+        if ch in "}#":
+            r.savchar(ch)
+            return
+        if ch == "e":
+            raise _SedDenied("sed `s` flag `e` runs the pattern space as a command")
+        if ch == "w":
+            _sed_output(r.filename(), "sed `s` flag `w`")
+            return
+        if ch.isdigit():
+            r.in_integer(ch)
+        elif ch not in "iImMpg":
+            raise _Unreadable(f"unknown option to `s`: `{ch}`")
 
 
 def check_sed(script: str) -> str | None:
-    """Why ``script`` is not a print-only sed script, or None."""
+    """Why ``script`` is not a print-only sed script, or None.
+
+    Each ``-e`` expression may be checked on its own: GNU sed compiles them one after the
+    other, and the only state carried from one into the next (an unfinished ``a``/``i``/``c``
+    text, an open ``{``) makes the next one text or keeps its commands what they were.
+    """
     try:
-        return _sed(script)
-    except ValueError as err:
+        _plain_ascii(script, "sed script")
+        _sed_program(_SedReader(script))
+    except _SedDenied as err:
+        return str(err)
+    except _Unreadable as err:
         return f"sed script cannot be checked: {err}"
-
-
-def _sed(text: str) -> str | None:
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t\n;":
-            i += 1
-        if i >= n:
-            break
-        i = _sed_address(text, i)
-        while i < n and text[i] == " ":
-            i += 1
-        if i < n and text[i] == ",":
-            i = _sed_address(text, i + 1)
-        while i < n and text[i] in " !":
-            i += 1
-        if i >= n:
-            return "sed address without a command"
-        c = text[i]
-        i += 1
-        if c in "{}":
-            continue
-        if c in _SED_SAFE:
-            while i < n and text[i].isdigit():
-                i += 1
-        elif c in _SED_TEXT:
-            # a\, i\, c\ text runs to the first newline not escaped by a backslash.
-            while i < n and text[i] != "\n":
-                i += 2 if text[i] == "\\" else 1
-        elif c in _SED_LABEL or c == "#":
-            while i < n and text[i] != "\n" and (c == "#" or text[i] != ";"):
-                i += 1
-        elif c in "sy":
-            if i >= n or text[i] in "\n\\":
-                return f"sed `{c}` command without a delimiter"
-            delim = text[i]
-            i = _regex_end(text, i + 1, delim)
-            i = _regex_end(text, i + 1, delim) + 1
-            if c == "s":
-                start = i
-                while i < n and text[i] not in ";\n} ":
-                    i += 1
-                flags = text[start:i]
-                for bad, what in (("e", "runs the pattern space as a command"), ("w", "writes a file")):
-                    if bad in flags:
-                        return f"sed `s` flag `{bad}` {what}"
-                if not all(f in "gpiImM0123456789" for f in flags):
-                    return f"sed `s` flags `{flags}` are not understood"
-        elif c in _SED_UNSAFE:
-            return f"sed command `{c}` {_SED_UNSAFE[c] or 'is not allowed'}"
-        else:
-            return f"sed command `{c}` is not understood"
     return None
 
 
-_AWK_DENIED_WORDS = {
+# == awk ======================================================================================
+
+_KEYWORDS = frozenset(
+    "BEGIN END BEGINFILE ENDFILE function func if else while for do break continue next "
+    "nextfile exit return delete in getline print printf switch case default".split()
+)
+_BUILTINS = frozenset(
+    "length substr index split sub gsub match sprintf sin cos atan2 exp log sqrt int rand "
+    "srand tolower toupper system close fflush gensub patsplit asort asorti strftime systime "
+    "mktime and or xor compl lshift rshift strtonum isarray typeof bindtextdomain dcgettext "
+    "dcngettext".split()
+)
+_DENIED_NAMES = {
     "system": "runs a command",
     "getline": "reads from files or commands",
+    "ENVIRON": "prints the environment, which may hold secrets",
+    "SYMTAB": "reaches any variable by name (ARGV among them)",
+    "bindtextdomain": "reads message catalogues from a folder it names",
+    "dcgettext": "reads message catalogues",
+    "dcngettext": "reads message catalogues",
 }
-_IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_IDENT = _IDENT_START | frozenset("0123456789")
+_ASSIGN = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "^=", "**="})
+_OPERATORS = ("**=", "**", "+=", "-=", "*=", "%=", "^=", "++", "--", "&&", "||", "|&", ">>",
+              ">=", "<=", "==", "!=", "!~")
+# A newline after these does not end a statement (POSIX, plus gawk's `?` and `:`).
+_NL_CONTINUES = frozenset({",", "{", "&&", "||", "do", "else", "?", ":"})
+_SPECIAL_OUT = frozenset({'"/dev/stdout"', '"/dev/stderr"'})
+_MAX_READINGS = 64
 
 
-def _awk_tokens(text: str) -> list[str]:
-    """Identifiers, operators and punctuation, with strings, regexes and comments removed."""
-    out: list[str] = []
-    i, n = 0, len(text)
+@dataclass(frozen=True)
+class _Tok:
+    """One awk token: kind is name, num, str, re, op or nl; text is its source text."""
+
+    kind: str
+    text: str
+    ctl_close: bool = False  # a `)` that closes an if/while/for header
+
+
+def _awk_regex_ends(text: str, i: int) -> set[int | None]:
+    """Where a regex whose body starts at ``i`` ends (index after its ``/``), per reader.
+
+    gawk 5.2 (``yylex``), mawk 1.3.4 (``collect_RE``) and a reader without brackets (older
+    one-true-awk) each give an answer; None means that reader finds no end (a syntax error).
+    """
+    return {_gawk_regex_end(text, i), _mawk_regex_end(text, i), _plain_regex_end(text, i)}
+
+
+def _gawk_regex_end(text: str, i: int) -> int | None:
+    tok: list[str] = []
+    in_brack, b_index, n = 0, -1, len(text)
     while i < n:
-        ch = text[i]
-        if ch in " \t\r":
+        c = text[i]
+        i += 1
+        cur = len(tok)
+        if c == "[":
+            if (i < n and text[i] == ":") or in_brack == 0:
+                in_brack += 1
+                if in_brack == 1:
+                    b_index = cur
+        elif c == "]":
+            if in_brack > 0 and (cur == b_index + 1 or (cur == b_index + 2 and tok[-1] == "^")):
+                pass
+            else:
+                in_brack -= 1
+                if in_brack == 0:
+                    b_index = -1
+        elif c == "\\":
+            if i >= n:
+                return None
+            c2 = text[i]
             i += 1
-        elif ch == "\\" and i + 1 < n and text[i + 1] == "\n":
+            if c2 != "\n":
+                tok += ["\\", c2]
+            continue
+        elif c == "/" and in_brack <= 0:
+            return i
+        elif c == "\n":
+            return None
+        tok.append(c)
+    return None
+
+
+def _mawk_regex_end(text: str, i: int) -> int | None:
+    buf: list[str] = []
+    first: int | None = None
+    boxed, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        i += 1
+        buf.append(c)
+        p = len(buf)
+        if c == "^":
+            if first is not None and p - 1 == first and buf[first - 1] == "[":
+                first = p
+        elif c == "[":
+            if not boxed:
+                first = p
+                boxed += 1
+            elif i < n and text[i] == ":":
+                boxed += 1
+        elif c == "]":
+            if boxed and p - 1 != first:
+                boxed -= 1
+        elif c == "/" and not boxed:
+            return i
+        elif c == "\n":
+            return None
+        elif c == "\\":
+            if i >= n:
+                return None
+            c2 = text[i]
+            i += 1
+            if c2 == "/":
+                buf[-1] = "/"
+            elif c2 == "\n":
+                buf.pop()
+            else:
+                buf.append(c2)
+    return None
+
+
+def _plain_regex_end(text: str, i: int) -> int | None:
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
             i += 2
-        elif ch == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-        elif ch == '"':
-            i = _regex_end(text, i + 1, '"') + 1
-            out.append('"str"')
-        elif ch == "/" and (not out or not (out[-1][0] in _IDENT or out[-1] in (")", "]", '"str"') or out[-1][0].isdigit() or out[-1] == "$")):
-            i = _regex_end(text, i + 1, "/") + 1
-            out.append("/re/")
-        elif ch in _IDENT:
-            j = i
-            while j < n and text[j] in _IDENT:
-                j += 1
-            out.append(text[i:j])
+            continue
+        if c == "\n":
+            return None
+        i += 1
+        if c == "/":
+            return i
+    return None
+
+
+def _string_end(text: str, i: int) -> int:
+    """Index after the ``"`` closing a string whose body starts at ``i``."""
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "\n":
+            break
+        i += 1
+        if c == '"':
+            return i
+    raise _Infeasible("unterminated string")
+
+
+def _number_end(text: str, i: int) -> int:
+    """Index after a numeric constant starting at ``i`` (``strtod`` syntax, gawk hex)."""
+    n = len(text)
+    if text.startswith(("0x", "0X"), i) and i + 2 < n and text[i + 2] in "0123456789abcdefABCDEF":
+        i += 2
+        while i < n and text[i] in "0123456789abcdefABCDEF":
+            i += 1
+        return i
+    while i < n and text[i].isdigit():
+        i += 1
+    if i < n and text[i] == ".":
+        i += 1
+        while i < n and text[i].isdigit():
+            i += 1
+    if i < n and text[i] in "eE":
+        j = i + 1
+        if j < n and text[j] in "+-":
+            j += 1
+        if j < n and text[j].isdigit():
             i = j
-        elif text.startswith(("||", "|&", ">>", "&&", "==", "!=", "<=", ">="), i):
-            out.append(text[i : i + 2])
-            i += 2
+            while i < n and text[i].isdigit():
+                i += 1
+    return i
+
+
+def _slash_reading(prev: _Tok | None, functions: frozenset[str]) -> str:
+    """How the awks read a ``/`` after ``prev``: ``re``, ``div`` or ``both`` (they differ)."""
+    if prev is None:
+        return "re"
+    if prev.kind in ("num", "str", "re"):
+        return "div"
+    if prev.kind == "name":
+        if prev.text == "getline":
+            return "div"
+        if prev.text in _KEYWORDS:
+            return "re"
+        # mawk reads a regex after a builtin or a function name, gawk a division.
+        if prev.text in _BUILTINS or prev.text in functions:
+            return "both"
+        return "div"
+    if prev.text == "]":
+        return "div"
+    if prev.text == ")":
+        # gawk starts a statement (a regex) after `if (...)`; mawk reads a division.
+        return "both" if prev.ctl_close else "div"
+    if prev.text in ("++", "--"):
+        raise _Unreadable("`/` after `++` or `--` is read differently by mawk and gawk")
+    return "re"
+
+
+def _function_names(text: str) -> frozenset[str]:
+    """Names that may be functions: defined with ``function``/``func`` or called ``name(``.
+
+    mawk files such a name as a function from its first sight; an over-approximation only
+    adds readings to check.
+    """
+    names = set(re.findall(r"\b(?:function|func)\s+([A-Za-z_]\w*)", text))
+    names.update(m for m in re.findall(r"([A-Za-z_]\w*)\(", text) if m not in _KEYWORDS)
+    return frozenset(names - _BUILTINS)
+
+
+def _awk_readings(text: str) -> list[list[_Tok]]:
+    """Every token stream mawk or gawk may read from ``text`` (comments and blanks dropped)."""
+    functions = _function_names(text)
+    done: list[list[_Tok]] = []
+    work: list[tuple[int, list[_Tok], list[bool], str | None]] = [(0, [], [], None)]
+    n = len(text)
+    while work:
+        i, toks, parens, force = work.pop()
+        try:
+            while True:
+                while i < n and text[i] in " \t":
+                    i += 1
+                if i >= n:
+                    done.append(toks)
+                    break
+                ch = text[i]
+                prev = toks[-1] if toks else None
+                if ch == "\\":
+                    j = i + 1
+                    while j < n and text[j] in " \t":
+                        j += 1  # mawk allows blanks before the newline; gawk refuses them
+                    if j < n and text[j] != "\n":
+                        raise _Infeasible("backslash not last character on line")
+                    i = j + 1
+                elif ch == "\n":
+                    toks.append(_Tok("nl", "\n"))
+                    i += 1
+                elif ch == "#":
+                    j = text.find("\n", i)
+                    j = n if j < 0 else j
+                    if text[i:j].rstrip(" \t").endswith("\\"):
+                        raise _Unreadable("a comment ends in a backslash")
+                    i = j
+                elif ch == '"':
+                    j = _string_end(text, i + 1)
+                    toks.append(_Tok("str", text[i:j]))
+                    i = j
+                elif ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+                    j = _number_end(text, i)
+                    toks.append(_Tok("num", text[i:j]))
+                    i = j
+                elif ch.isalpha() or ch == "_":
+                    j = i
+                    while j < n and (text[j].isalnum() or text[j] == "_"):
+                        j += 1
+                    toks.append(_Tok("name", text[i:j]))
+                    i = j
+                elif ch == "/":
+                    how = force or _slash_reading(prev, functions)
+                    force = None
+                    if how == "both":
+                        if len(work) + len(done) >= _MAX_READINGS:
+                            raise _Unreadable("too many ways to read `/` (regex or division)")
+                        work.append((i, list(toks), list(parens), "re"))
+                        how = "div"
+                    if how == "div":
+                        op = "/=" if text.startswith("/=", i) else "/"
+                        toks.append(_Tok("op", op))
+                        i += len(op)
+                    else:
+                        ends = _awk_regex_ends(text, i + 1)
+                        if len(ends) != 1:
+                            raise _Unreadable("a regex that mawk and gawk end in different places")
+                        end = ends.pop()
+                        if end is None:
+                            raise _Infeasible("unterminated regex")
+                        toks.append(_Tok("re", text[i:end]))
+                        i = end
+                else:
+                    op = next((o for o in _OPERATORS if text.startswith(o, i)), ch)
+                    if op == "(":
+                        parens.append(bool(prev and prev.kind == "name" and prev.text in ("if", "while", "for")))
+                        toks.append(_Tok("op", op))
+                    elif op == ")":
+                        ctl = parens.pop() if parens else False
+                        toks.append(_Tok("op", op, ctl_close=ctl))
+                    elif op == ".":
+                        raise _Unreadable("a lone `.`")
+                    else:
+                        toks.append(_Tok("op", op))
+                    i += len(op)
+        except _Infeasible:
+            # A reading that is a syntax error runs nothing; but if no reading is left the
+            # program is unreadable for sshwall too.
+            if not work and not done:
+                raise
+    return done
+
+
+def _awk_check_tokens(toks: list[_Tok]) -> str | None:
+    """Why one reading of a program may run, write or read beyond its operands, or None."""
+    printing = False
+    depth = 0
+    calls: list[str | None] = []  # per open `(`: the function it calls, if any
+    for k, tok in enumerate(toks):
+        text = tok.text
+        prev = toks[k - 1] if k else None
+        nxt = toks[k + 1] if k + 1 < len(toks) else None
+        if tok.kind == "name":
+            if text in _DENIED_NAMES:
+                return f"awk `{text}` {_DENIED_NAMES[text]}"
+            if text in ("ARGV", "ARGC"):
+                problem = _argv_write(toks, k, calls)
+                if problem:
+                    return problem
+            if text in ("print", "printf"):
+                printing, depth = True, 0
+            continue
+        if tok.kind != "op" and tok.kind != "nl":
+            continue
+        if text in ("|", "|&"):
+            return "awk pipe `|` runs a command" if text == "|" else "awk pipe `|` as coprocess `|&` runs a command"
+        if text == "@":
+            return "gawk `@` directives and indirect calls are not allowed"
+        if text == "(":
+            calls.append(prev.text if prev is not None and prev.kind == "name" else None)
+        elif text == ")" and calls:
+            calls.pop()
+        if not printing:
+            continue
+        if text in ("(", "["):
+            depth += 1
+        elif text in (")", "]"):
+            depth -= 1
+        elif depth <= 0 and (text in (";", "}") or (text == "\n" and (prev is None or prev.text not in _NL_CONTINUES))):
+            printing = False
+        elif depth <= 0 and text in (">", ">>"):  # `>=` compares in gawk, mawk refuses it
+            after = toks[k + 2] if k + 2 < len(toks) else None
+            if (nxt is not None and nxt.kind == "str" and nxt.text in _SPECIAL_OUT
+                    and (after is None or after.text in (";", "}", "\n"))):
+                printing = False  # awk writes these to its own stdout/stderr
+                continue
+            return f"awk output redirection `{text}` writes a file"
+    if printing:
+        return "awk program ends inside a print statement"
+    return None
+
+
+def _argv_write(toks: list[_Tok], k: int, calls: list[str | None]) -> str | None:
+    """A use of ARGV/ARGC that may change which files awk reads."""
+    name = toks[k].text
+    prev = toks[k - 1].text if k else ""
+    why = f"awk program may change `{name}`, so awk would read files not on the command line"
+    if prev in ("++", "--", "delete") or any(c in ("sub", "gsub") for c in calls):
+        return why
+    j = k + 1
+    if name == "ARGV":
+        if j < len(toks) and toks[j].text == "[":
+            level = 0
+            while j < len(toks):
+                level += {"[": 1, "]": -1}.get(toks[j].text, 0)
+                j += 1
+                if level == 0:
+                    break
+        elif prev != "in":
+            return why  # the whole array: passed to a function, split into, ...
         else:
-            out.append(ch)
-            i += 1
-    return out
+            return None
+    after = toks[j].text if j < len(toks) else ""
+    if after in _ASSIGN or after in ("++", "--", "[") or (name == "ARGC" and after == "in"):
+        return why
+    return None
 
 
 def check_awk(program: str) -> str | None:
-    """Why ``program`` may run commands, write files or read from commands, or None."""
+    """Why ``program`` may run commands, write files or read beyond its operands, or None.
+
+    Each gawk ``-e``/``--source`` text may be checked on its own (gawk ends a statement at the
+    end of each). A program read from a file (``-f``) is not seen here: the spec must refuse it.
+    """
     try:
-        tokens = _awk_tokens(program)
-    except ValueError as err:
+        _plain_ascii(program, "awk program")
+        readings = _awk_readings(program)
+    except _Unreadable as err:
         return f"awk program cannot be checked: {err}"
-    printing = False
-    depth = 0
-    for tok in tokens:
-        if tok in _AWK_DENIED_WORDS:
-            return f"awk `{tok}` {_AWK_DENIED_WORDS[tok]}"
-        if tok.startswith("@"):
-            return f"awk directive `{tok}` is not allowed"
-        if tok in ("|", "|&"):
-            return "awk pipe `|` runs a command"
-        if tok == "@":
-            return "gawk `@` directives are not allowed"
-        if tok in ("print", "printf"):
-            printing, depth = True, 0
-        elif printing:
-            if tok in ("(", "["):
-                depth += 1
-            elif tok in (")", "]"):
-                depth -= 1
-            elif tok in (";", "\n", "}", "{"):
-                printing = False
-            elif tok in (">", ">>") and depth <= 0:
-                return f"awk output redirection `{tok}` writes a file"
+    for toks in readings:
+        problem = _awk_check_tokens(toks)
+        if problem:
+            return problem
     return None
