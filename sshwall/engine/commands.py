@@ -20,7 +20,6 @@ from sshwall.engine.paths import (
     is_literal_path,
     normalise,
     PatternSet,
-    overlap,
 )
 from sshwall.engine.formats import check_format
 from sshwall.engine.scripts import check_awk, check_sed
@@ -49,11 +48,17 @@ class _Paths:
         self.folders = PatternSet(tuple((t, p) for t, segs in named for p in ancestor_prefixes(segs)))
 
     def hits(self, segs: Segments, recursive: bool) -> list[str]:
+        """Every pattern ``segs`` may touch (the folders they lie in too, when recursive)."""
         found = self.direct.matches(segs)
         if recursive:
             seen = set(found)
             found += [t for t in dict.fromkeys(self.folders.matches(segs)) if t not in seen]
         return found
+
+    def first(self, segs: Segments, recursive: bool) -> str | None:
+        """The first pattern ``segs`` may touch (the folders they lie in too, when recursive)."""
+        found = self.direct.first(segs)
+        return found if found is not None or not recursive else self.folders.first(segs)
 
 
 class _Compiled:
@@ -261,12 +266,15 @@ class _Checker:
         return None
 
     def protected_hit(self, segs: Segments, recursive: bool) -> str | None:
-        hits = self.protected.hits(segs, recursive)
-        if not hits or any(covered(segs, e) for e in self.exceptions.segments.values()):
+        if any(covered(segs, e) for e in self.exceptions.segments.values()):
             return None
-        # Name the pattern that matches without guessing the unknown folder ('~', cwd), if any.
-        known = (_UNKNOWN_FOLDER,) + segs[1:] if segs[:1] == (ANY,) else segs
-        return next((t for t in hits if overlap(known, self.protected.segments[t])), hits[0])
+        # Name the pattern that matches without guessing the unknown folder ('~', cwd), if any:
+        # with the folder a literal name, that is the fast literal lookup.
+        if segs[:1] == (ANY,):
+            known = self.protected.first((_UNKNOWN_FOLDER,) + segs[1:], recursive)
+            if known is not None:
+                return known
+        return self.protected.first(segs, recursive)
 
     def writable_ok(self, segs: Segments) -> bool:
         return is_literal_path(segs) and bool(self.writable.direct.matches(segs))

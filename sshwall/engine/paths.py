@@ -19,6 +19,7 @@ cross folders). Where bash versions differ sshwall takes the wider reading: ``.*
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 ANY = "**"
@@ -361,6 +362,12 @@ class PatternSet:
                 self._by_segment.setdefault(max(literal, key=len), []).append(entry)
             else:
                 self._always.append(entry)
+        # For paths with globs or unknown folders: necessary conditions of ``overlap``, cheap
+        # enough to try first (the exact check costs a search per pattern).
+        self._shape = tuple(
+            (segs[0] if segs else ANY, segs[-1] if segs else ANY, ANY in segs, sum(x != ANY for x in segs))
+            for _, segs in named
+        )
 
     def matches(self, path: Segments) -> list[str]:
         """Names of every pattern some path named by ``path`` matches, in policy order."""
@@ -371,7 +378,43 @@ class PatternSet:
             text = "".join("/" + n for n in names)
             tried = [*self._always, *(e for n in dict.fromkeys(names) for e in self._by_segment.get(n, ()))]
             return [self.named[i][0] for i, rx in sorted(tried, key=lambda e: e[0]) if rx.fullmatch(text)]
-        return [name for name, segs in self.named if overlap(path, segs)]
+        return list(self._overlapping(path))
+
+    def first(self, path: Segments) -> str | None:
+        """The first pattern (in policy order) some path named by ``path`` matches, or None."""
+        if is_literal_path(path):
+            found = self.matches(path)
+            return found[0] if found else None
+        return next(self._overlapping(path), None)
+
+    def _overlapping(self, path: Segments) -> Iterator[str]:
+        for (name, segs), shape in zip(self.named, self._shape):
+            if _may_overlap(path, shape) and overlap(path, segs):
+                yield name
+
+
+def _may_overlap(path: Segments, shape: tuple[str, str, bool, int]) -> bool:
+    """False when ``overlap(path, pattern)`` cannot hold, judged by the pattern's ends and size.
+
+    A path that matches both has its first name matched by both first segments and its last
+    name by both last segments, wherever neither is ``**``; and without ``**`` a side has one
+    name per segment, so it needs at least as many segments as the other side's fixed ones.
+    """
+    if not path:
+        return True
+    first, last, open_, fixed = shape
+    if first != ANY and path[0] != ANY and not _segments_meet(path[0], first):
+        return False
+    if last != ANY and path[-1] != ANY and not _segments_meet(path[-1], last):
+        return False
+    path_open = ANY in path
+    if not path_open and (len(path) < fixed or (not open_ and len(path) != fixed)):
+        return False
+    return open_ or fixed >= sum(x != ANY for x in path)
+
+
+def _segments_meet(arg: str, pattern: str) -> bool:
+    return segment_overlap(arg, pattern) and not _hidden(arg, pattern)
 
 
 def clear_caches() -> None:

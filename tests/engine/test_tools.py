@@ -162,7 +162,8 @@ def test_arguments_not_an_object(shipped: Policy, arguments: Any) -> None:
     assert f"arguments of `executeCommand` must be an object, not {type(arguments).__name__}" in verdict.reasons
 
 
-@pytest.mark.parametrize(("name", "value"), [("timeout", "5"), ("timeout", 5.5), ("timeout", True), ("cwd", 7), ("force", "yes")])
+# The real schema says `number` for timeout (issue 10): 5.5 ms is a valid timeout, a list is not.
+@pytest.mark.parametrize(("name", "value"), [("timeout", "5"), ("timeout", [5]), ("timeout", True), ("cwd", 7), ("force", "yes")])
 def test_optional_argument_of_wrong_type(shipped: Policy, name: str, value: Any) -> None:
     verdict = decide(shipped, "executeCommand", {"connectionId": "c1", "command": "ls", name: value})
     assert verdict.decision == Decision.DENY
@@ -228,11 +229,17 @@ def test_interval_bounds(shipped: Policy, interval: int, decision: Decision) -> 
         assert verdict.rules == ["tools.backgroundExecute.interval"]
 
 
-@pytest.mark.parametrize("interval", [True, False, "60000", 60000.5, 60000.0, [60000], {"ms": 60000}])
+@pytest.mark.parametrize("interval", [True, False, "60000", [60000], {"ms": 60000}])
 def test_interval_of_wrong_type(shipped: Policy, interval: Any) -> None:
     verdict = background(shipped, interval=interval)
     assert verdict.decision == Decision.DENY
-    assert any("argument `interval` must be integer" in r for r in verdict.reasons)
+    assert any("argument `interval` must be number" in r for r in verdict.reasons)
+
+
+@pytest.mark.parametrize("interval", [60000.5, 60000.0])
+def test_interval_is_a_json_number_as_in_the_real_schema(shipped: Policy, interval: float) -> None:
+    # Issue 10: Mcp Ssh declares `number`; `60000.0` was wrongly denied as "not an integer".
+    assert background(shipped, interval=interval).decision == Decision.ALLOW
 
 
 def test_interval_reason_names_bound(shipped: Policy) -> None:
@@ -314,7 +321,7 @@ def test_working_folder_decides_relative_paths(shipped: Policy) -> None:
     assert run(shipped, "cat .env", cwd="/srv/app").decision == Decision.DENY
     verdict = run(shipped, "cat id_rsa", cwd="/root/.ssh")
     assert verdict.decision == Decision.DENY
-    assert "/root/.ssh/**" in verdict.reasons[0]
+    assert "protected path" in verdict.reasons[0] and "id_rsa" in verdict.reasons[0]
 
 
 def test_recursive_read_of_folder_holding_secrets(shipped: Policy) -> None:
@@ -558,9 +565,14 @@ def test_tunnel_denied(custom: Policy, host: str, port: int, local: int, reason:
     assert any(reason in r for r in verdict.reasons), verdict.reasons
 
 
-@pytest.mark.parametrize(("port", "local"), [("5432", 15432), (5432, "15432"), (5432, True), (5432.0, 15432)])
+@pytest.mark.parametrize(("port", "local"), [("5432", 15432), (5432, "15432"), (5432, True), (5432.5, 15432)])
 def test_tunnel_port_types(custom: Policy, port: Any, local: Any) -> None:
     verdict = tunnel(custom, "127.0.0.1", port, local)
     assert verdict.decision == Decision.DENY
     assert verdict.rules == ["tools.createTunnel"]
-    assert any("must be integer" in r for r in verdict.reasons)
+    assert any("must be number" in r or "must be a whole number" in r for r in verdict.reasons)
+
+
+def test_tunnel_ports_are_json_numbers(custom: Policy) -> None:
+    # Issue 10: the real schema says `number`, so 5432.0 is port 5432.
+    assert tunnel(custom, "127.0.0.1", 5432.0, 15432.0).decision == tunnel(custom, "127.0.0.1", 5432, 15432).decision
