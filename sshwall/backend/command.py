@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         default=DEFAULT_COMMAND_TIMEOUT_MS,
                         help="executeCommand timeout when the call gives none, and each "
                         f"background run's (default {DEFAULT_COMMAND_TIMEOUT_MS})")
+    parser.add_argument("--emulate-mcp-ssh-rewrites", action="store_true",
+                        help="UNSAFE, for tests: rewrite commands as the real Mcp Ssh does (paste the "
+                        "connection's password into sudo commands, run tmux follow-up commands)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"], help="sshwall's log level")
     return parser
@@ -91,6 +94,7 @@ def main(argv: list[str]) -> int:
         host_keys=policy,
         download_dir=args.download_dir or default_download_dir(),
         command_timeout_ms=args.command_timeout,
+        emulate_rewrites=args.emulate_mcp_ssh_rewrites,
     )
     from sshwall.backend import server  # the MCP SDK loads only when a server is wanted
 

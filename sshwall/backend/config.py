@@ -23,3 +23,5 @@ class BackendConfig:
     download_dir: Path = field(default_factory=default_download_dir)
     command_timeout_ms: int = DEFAULT_COMMAND_TIMEOUT_MS
     """executeCommand's timeout when the call gives none, and each background run's."""
+    emulate_rewrites: bool = False
+    """Do what the real Mcp Ssh does to commands (password into sudo, tmux follow-ups): tests only."""

@@ -1,13 +1,14 @@
 """The backend's connections: ids handed out by ``connect``, kept in memory only.
 
-A connection stays listed after ``disconnect`` (status ``disconnected``) until
-``deleteConnection``, as in Mcp Ssh. Nothing is written to disk and no secret is kept: a
-disconnected connection cannot be resumed, the agent connects again.
+Ids are derived from the target as Mcp Ssh derives them (md5 of ``user@host:port``), so one
+target has one id and a second connect to it returns the live connection. A connection stays
+listed after ``disconnect`` (status ``disconnected``) until ``deleteConnection``, as in Mcp Ssh.
+Nothing is written to disk and no secret is kept (except, with ``--emulate-mcp-ssh-rewrites``,
+the connection's password in memory, which that emulation pastes into sudo commands).
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class ConnectionInfo:
     host_key_type: str
     host_key_fingerprint: str
     connected_at: float
+    cwd: str | None = None
 
     def as_data(self) -> dict[str, object]:
         """The structured form, as in ``connect``'s ``structuredContent``."""
@@ -64,12 +66,13 @@ class ConnectionInfo:
 
 
 class _Entry:
-    __slots__ = ("info", "session", "last_used")
+    __slots__ = ("info", "session", "last_used", "password")
 
-    def __init__(self, info: ConnectionInfo, session: SshSession) -> None:
+    def __init__(self, info: ConnectionInfo, session: SshSession, password: str | None) -> None:
         self.info = info
         self.session: SshSession | None = session
         self.last_used = time.time()
+        self.password = password
 
 
 class ConnectionRegistry:
@@ -79,18 +82,28 @@ class ConnectionRegistry:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
 
-    def new_id(self) -> str:
-        """A fresh, unguessable connection id."""
-        with self._lock:
-            while True:
-                candidate = f"conn-{secrets.token_hex(6)}"
-                if candidate not in self._entries:
-                    return candidate
 
-    def add(self, info: ConnectionInfo, session: SshSession) -> None:
-        """Register a connection ``connect`` just opened."""
+    def add(self, info: ConnectionInfo, session: SshSession, password: str | None = None) -> None:
+        """Register a connection ``connect`` just opened (replacing a closed one of that id)."""
         with self._lock:
-            self._entries[info.connection_id] = _Entry(info, session)
+            old = self._entries.get(info.connection_id)
+            self._entries[info.connection_id] = _Entry(info, session, password)
+        if old is not None and old.session is not None:
+            old.session.close()
+
+    def live(self, connection_id: str) -> ConnectionInfo | None:
+        """The connection of this id if it is connected (a connect to it returns it as is)."""
+        with self._lock:
+            entry = self._entries.get(connection_id)
+            if entry is None or self._status(entry) != "connected":
+                return None
+            return entry.info
+
+    def password(self, connection_id: str) -> str | None:
+        """The password kept for the rewrite emulation (None unless it is on)."""
+        with self._lock:
+            entry = self._entries.get(connection_id)
+            return entry.password if entry else None
 
     def _entry(self, connection_id: str) -> _Entry:
         entry = self._entries.get(connection_id)

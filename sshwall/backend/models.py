@@ -3,7 +3,9 @@
 Names, argument names, JSON types and optionality are exactly Mcp Ssh's (see
 ``shared/mcp-ssh-tools.md``), so a tool profile written for Mcp Ssh fits the built-in backend
 unchanged. Arguments are validated strictly (no ``"22"`` for ``22``); unknown extra arguments
-are ignored, as Mcp Ssh's zod schemas do.
+are ignored, as Mcp Ssh's zod schemas do. Numbers are JSON numbers, as in the real schema
+(``60000.0`` is an interval); handlers take the whole value and refuse fractions where they
+matter (ports, terminal sizes).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class ConnectArgs(Args):
     """``connect``: secrets are excluded from ``repr`` and never logged."""
 
     host: str
-    port: int = 22
+    port: float = 22
     username: str
     password: str | None = Field(default=None, repr=False)
     private_key: str | None = Field(default=None, repr=False)
@@ -59,7 +61,7 @@ class ExecuteArgs(ConnectionArgs):
 
     command: str
     cwd: str | None = None
-    timeout: int | None = None
+    timeout: float | None = None
     force: bool | None = None
 
 
@@ -67,7 +69,7 @@ class BackgroundArgs(ConnectionArgs):
     """``backgroundExecute``: ``interval`` in milliseconds."""
 
     command: str
-    interval: int = 10000
+    interval: float = 10000
     cwd: str | None = None
 
 
@@ -120,8 +122,8 @@ class TransferArgs(Args):
 class TerminalArgs(ConnectionArgs):
     """``mcp_ssh_mcp_createTerminalSession``."""
 
-    rows: int | None = None
-    cols: int | None = None
+    rows: float | None = None
+    cols: float | None = None
     term: str | None = None
 
 
@@ -135,9 +137,9 @@ class WriteArgs(Args):
 class TunnelArgs(ConnectionArgs):
     """``createTunnel``: a local forward bound to 127.0.0.1."""
 
-    local_port: int
+    local_port: float
     remote_host: str
-    remote_port: int
+    remote_port: float
     description: str | None = None
 
 

@@ -116,7 +116,7 @@ class TerminalManager:
 
     def open(self, connection_id: str, term: str, cols: int, rows: int, stream: Stream) -> TerminalInfo:
         """Register a freshly opened PTY shell."""
-        info = TerminalInfo(f"term-{secrets.token_hex(6)}", connection_id, term, cols, rows)
+        info = TerminalInfo(secrets.token_hex(16), connection_id, term, cols, rows)
         with self._lock:
             self._terminals[info.session_id] = _Terminal(info, stream)
         return info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from sshwall.backend import replytext
 from sshwall.backend.models import (
     BatchDownloadArgs, BatchUploadArgs, DownloadArgs, NoArgs, TerminalArgs, ToolResult,
     TransferArgs, TunnelArgs, TunnelIdArgs, UploadArgs, WriteArgs, failed, listing, ok,
@@ -16,6 +17,11 @@ from sshwall.backend.transfers import (
 DEFAULT_TERM = "xterm"
 DEFAULT_COLS = 80
 DEFAULT_ROWS = 24
+
+
+def _whole(value: float) -> int | None:
+    """A JSON number that is a whole number, as an int; None for a fraction."""
+    return int(value) if float(value).is_integer() else None
 
 
 def _one(record: Transfer) -> ToolResult:
@@ -104,17 +110,18 @@ async def list_transfers(state: BackendState, args: NoArgs) -> ToolResult:
 async def create_tunnel(state: BackendState, args: TunnelArgs) -> ToolResult:
     """``createTunnel``: listens on 127.0.0.1 only."""
     session = state.connections.session(args.connection_id)
-    opener = functools.partial(session.open_forward, args.remote_host, args.remote_port)
-    info = state.tunnels.create(
-        args.connection_id, args.local_port, args.remote_host, args.remote_port, args.description, opener
-    )
-    return ok(f"Tunnel open.\ntunnelId: {info.tunnel_id}\n{info.describe()}", info.as_data())
+    local, remote = _whole(args.local_port), _whole(args.remote_port)
+    if local is None or remote is None or not (0 <= local < 65536 and 0 < remote < 65536):
+        return failed("localPort and remotePort must be whole TCP port numbers")
+    opener = functools.partial(session.open_forward, args.remote_host, remote)
+    info = state.tunnels.create(args.connection_id, local, args.remote_host, remote, args.description, opener)
+    return ok(replytext.tunnel_created(info.local_port, args.remote_host, remote, info.tunnel_id), info.as_data())
 
 
 async def close_tunnel(state: BackendState, args: TunnelIdArgs) -> ToolResult:
     """``closeTunnel``."""
     info = await in_thread(state.tunnels.close, args.tunnel_id)
-    return ok(f"Closed tunnel {info.tunnel_id}.", info.as_data())
+    return ok(replytext.tunnel_closed(info.tunnel_id), info.as_data())
 
 
 async def list_tunnels(state: BackendState, args: NoArgs) -> ToolResult:
@@ -127,17 +134,16 @@ async def list_tunnels(state: BackendState, args: NoArgs) -> ToolResult:
 async def create_terminal(state: BackendState, args: TerminalArgs) -> ToolResult:
     """``mcp_ssh_mcp_createTerminalSession``: returns the session id and the first output."""
     session = state.connections.session(args.connection_id)
-    cols, rows = args.cols or DEFAULT_COLS, args.rows or DEFAULT_ROWS
-    if not (0 < cols <= 1000 and 0 < rows <= 1000):
-        return failed("rows and cols must be between 1 and 1000")
+    cols, rows = _whole(args.cols or DEFAULT_COLS), _whole(args.rows or DEFAULT_ROWS)
+    if cols is None or rows is None or not (0 < cols <= 1000 and 0 < rows <= 1000):
+        return failed("rows and cols must be whole numbers between 1 and 1000")
     term = args.term or DEFAULT_TERM
     stream = await in_thread(session.open_shell, term, cols, rows)
     info = state.terminals.open(args.connection_id, term, cols, rows, stream)
     first = await in_thread(state.terminals.read, info.session_id)
-    return ok(
-        f"Terminal session opened.\nsessionId: {info.session_id}\n{first.text}",
-        {"sessionId": info.session_id, "output": first.text, "closed": first.closed},
-    )
+    # The real server answers with this one line only; the first output is in the data.
+    return ok(replytext.terminal_created(info.session_id),
+              {"sessionId": info.session_id, "output": first.text, "closed": first.closed})
 
 
 async def write_terminal(state: BackendState, args: WriteArgs) -> ToolResult:

@@ -11,8 +11,10 @@ import logging
 import shlex
 import time
 
+from sshwall.backend import replytext
 from sshwall.backend.background import BackgroundStatus, BackgroundTask
 from sshwall.backend.connections import ConnectionInfo
+from sshwall.backend.emulate import sudo_rewrite, tmux_precheck
 from sshwall.backend.models import (
     BackgroundArgs, ConnectArgs, ConnectionArgs, ExecuteArgs, NoArgs, ToolResult, failed, listing, ok,
 )
@@ -20,6 +22,7 @@ from sshwall.backend.ssh import Credentials, ExecResult, open_session
 from sshwall.backend.state import BackendState, in_thread
 
 log = logging.getLogger(__name__)
+MAX_TIMER_MS = 2**31 - 1  # Node (the real server) clamps longer timers to 1 ms; refuse them
 
 
 def with_cwd(command: str, cwd: str | None) -> str:
@@ -50,65 +53,92 @@ def exec_data(result: ExecResult) -> dict[str, object]:
     return {"stdout": result.stdout, "stderr": result.stderr, "exitStatus": result.exit_status}
 
 
+def _port(value: float) -> int | None:
+    """A JSON number that is a TCP port, else None."""
+    return int(value) if float(value).is_integer() and 0 < value < 65536 else None
+
+
 async def connect(state: BackendState, args: ConnectArgs) -> ToolResult:
-    """``connect``: verify the host key, authenticate, register the connection."""
+    """``connect``: verify the host key, authenticate, register the connection.
+
+    The id is Mcp Ssh's (md5 of ``user@host:port``); a connect to a target that is connected
+    already returns that connection, as the real server does.
+    """
     if not args.password and not args.private_key:
         return failed("connect needs a password or a privateKey")
-    if not 0 < args.port < 65536:
+    port = _port(args.port)
+    if port is None:
         return failed(f"port {args.port} is not a valid TCP port")
+    conn_id = replytext.connection_id(args.username, args.host, port)
+    live = state.connections.live(conn_id)
+    if live is not None:
+        return ok(replytext.connected(replytext.connection_block(live, "connected", live.cwd)), live.as_data())
     creds = Credentials(args.username, args.password, args.private_key, args.passphrase)
-    session = await in_thread(open_session, args.host, args.port, creds, state.config.host_keys)
+    session = await in_thread(open_session, args.host, port, creds, state.config.host_keys)
+    pwd = await in_thread(session.exec, "pwd", state.config.command_timeout_ms / 1000)
     info = ConnectionInfo(
-        state.connections.new_id(), args.host, args.port, args.username, args.name,
+        conn_id, args.host, port, args.username, args.name,
         tuple(args.tags or ()), creds.method, session.host_key_type, session.host_key_fingerprint,
-        time.time(),
+        time.time(), pwd.stdout.strip() or None,
     )
-    state.connections.add(info, session)
+    state.connections.add(info, session, args.password if state.config.emulate_rewrites else None)
     log.info(
         "connected %s: %s@%s:%s auth=%s host key %s", info.connection_id, info.username,
         info.host, info.port, info.auth, info.host_key_fingerprint,
     )
-    return ok(f"Connected.\nconnectionId: {info.connection_id}\n{info.describe('connected')}", info.as_data())
+    return ok(replytext.connected(replytext.connection_block(info, "connected", info.cwd)), info.as_data())
 
 
 async def disconnect(state: BackendState, args: ConnectionArgs) -> ToolResult:
     """``disconnect``: stop what runs over the connection and close it (it stays listed)."""
-    state.connections.info(args.connection_id)
+    info, _ = state.connections.info(args.connection_id)
     await in_thread(state.release, args.connection_id)
     await in_thread(state.connections.disconnect, args.connection_id)
-    return ok(f"Disconnected {args.connection_id}.", {"connectionId": args.connection_id})
+    return ok(replytext.disconnected(info), {"connectionId": args.connection_id})
 
 
 async def delete_connection(state: BackendState, args: ConnectionArgs) -> ToolResult:
     """``deleteConnection``: as ``disconnect``, then forget the id."""
-    state.connections.info(args.connection_id)
+    info, _ = state.connections.info(args.connection_id)
     await in_thread(state.release, args.connection_id)
     await in_thread(state.connections.delete, args.connection_id)
-    return ok(f"Deleted {args.connection_id}.", {"connectionId": args.connection_id})
+    return ok(replytext.deleted(info), {"connectionId": args.connection_id})
 
 
 async def list_connections(state: BackendState, args: NoArgs) -> ToolResult:
     """``listConnections``."""
     rows = state.connections.snapshot()
     data = {"connections": [info.as_data() | {"status": status} for info, status, _ in rows]}
-    return listing("Connections", [info.describe(status) for info, status, _ in rows], data)
+    return ok(replytext.listed([replytext.connection_block(info, status, info.cwd) for info, status, _ in rows]), data)
 
 
 async def get_connection(state: BackendState, args: ConnectionArgs) -> ToolResult:
     """``getConnection``."""
     info, status = state.connections.info(args.connection_id)
     busy = state.background.active(args.connection_id)
-    text = info.describe(status) + f"\nBackground task: {'running' if busy else 'none'}"
+    text = replytext.connection_block(info, status, info.cwd, with_password=True)
+    if busy:
+        text += "后台任务: 活跃中\n"
     return ok(text, info.as_data() | {"status": status, "backgroundTask": busy})
+
+
+def _as_run(state: BackendState, connection_id: str, command: str) -> str:
+    """What runs for ``command``: itself, or Mcp Ssh's rewrite when emulating it."""
+    if not state.config.emulate_rewrites:
+        return command
+    return sudo_rewrite(command, state.connections.password(connection_id))
 
 
 async def execute_command(state: BackendState, args: ExecuteArgs) -> ToolResult:
     """``executeCommand``: run once, wait for the exit status (or the timeout)."""
     session = state.connections.session(args.connection_id)
     timeout_ms = state.config.command_timeout_ms if args.timeout is None else args.timeout
-    if timeout_ms <= 0:
-        return failed("timeout must be a positive number of milliseconds")
-    result = await in_thread(session.exec, with_cwd(args.command, args.cwd), timeout_ms / 1000)
+    if not 0 < timeout_ms <= MAX_TIMER_MS:
+        return failed(f"timeout must be between 1 and {MAX_TIMER_MS} milliseconds")
+    if state.config.emulate_rewrites and (follow := tmux_precheck(args.command, args.force)) is not None:
+        await in_thread(session.exec, with_cwd(_as_run(state, args.connection_id, follow), args.cwd), 5.0)
+    command = _as_run(state, args.connection_id, args.command)
+    result = await in_thread(session.exec, with_cwd(command, args.cwd), timeout_ms / 1000)
     return ok(exec_text(result), exec_data(result))
 
 
@@ -124,23 +154,23 @@ async def current_directory(state: BackendState, args: ConnectionArgs) -> ToolRe
 
 async def background_execute(state: BackendState, args: BackgroundArgs) -> ToolResult:
     """``backgroundExecute``: run now, then every ``interval`` ms until stopped."""
-    if args.interval <= 0:
-        return failed("interval must be a positive number of milliseconds")
+    if not 1 <= args.interval <= MAX_TIMER_MS:
+        return failed(f"interval must be between 1 and {MAX_TIMER_MS} milliseconds")
+    interval = int(args.interval)
     session = state.connections.session(args.connection_id)
-    run = functools.partial(
-        session.exec, with_cwd(args.command, args.cwd), state.config.command_timeout_ms / 1000
-    )
+    command = _as_run(state, args.connection_id, args.command)
+    run = functools.partial(session.exec, with_cwd(command, args.cwd), state.config.command_timeout_ms / 1000)
     first = await in_thread(run)
-    task = BackgroundTask(args.connection_id, args.command, args.cwd, args.interval, time.time())
+    task = BackgroundTask(args.connection_id, args.command, args.cwd, interval, time.time())
     status = BackgroundStatus(task, runs=1, last_exit=first.exit_status, last_run_at=time.time())
     replaced = await in_thread(state.background.start, status, run)
-    log.info("background task on %s every %s ms", args.connection_id, args.interval)
+    log.info("background task on %s every %s ms", args.connection_id, interval)
     text = (
-        f"Background task started on {args.connection_id}: runs every {args.interval} ms until "
+        f"Background task started on {args.connection_id}: runs every {interval} ms until "
         f"stopBackground.{' It replaced the previous task.' if replaced else ''}\n"
         f"First run:\n{exec_text(first)}"
     )
-    data = {"connectionId": args.connection_id, "interval": args.interval, "replaced": replaced}
+    data = {"connectionId": args.connection_id, "interval": interval, "replaced": replaced}
     return ok(text, data | {"firstRun": exec_data(first)})
 
 

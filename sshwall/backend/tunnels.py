@@ -148,7 +148,7 @@ class TunnelManager:
             raise UsageError(f"cannot listen on {BIND_HOST}:{local_port}: {exc.strerror or exc}") from None
         listener.settimeout(_POLL_S)
         info = TunnelInfo(
-            f"tunnel-{secrets.token_hex(6)}", connection_id, int(listener.getsockname()[1]),
+            secrets.token_hex(16), connection_id, int(listener.getsockname()[1]),
             remote_host, remote_port, description,
         )
         with self._lock:

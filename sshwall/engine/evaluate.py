@@ -6,6 +6,7 @@ tasks, connection bindings, host keys) happen in the proxy and can only make a v
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -14,10 +15,14 @@ from sshwall.analysis import Analysis, analyse
 from sshwall.engine.commands import check_commands, working_folder
 from sshwall.engine.terminal import replay
 from sshwall.engine.paths import escape, is_literal_path, normalise, overlap
+from sshwall.engine.rewrites import (
+    ConnectionFacts, connect_problems, profile_rewrites_password, rewrite_sudo, stdin_problem, sudo_triggered,
+    tmux_problems,
+)
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
 from sshwall.policy.durations import format_duration
 from sshwall.policy.model import Decision, PathRules, Policy, ToolRule
-from sshwall.profiles import ArgSpec, ToolProfile
+from sshwall.profiles import ArgSpec, SudoPasswordRewrite, TmuxFollowups, ToolProfile
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -50,8 +55,9 @@ def effective_interval(policy: Policy, call: ToolCall) -> int | None:
                 return rule.interval.default
             default = prof.arguments[name].default
             value = default if isinstance(default, int) else None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value * (1000 if prof.arguments[name].unit == "s" else 1)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            # Node truncates a fractional timer; the floor is the shortest it can really be.
+            return math.floor(value * (1000 if prof.arguments[name].unit == "s" else 1))
     return None
 
 
@@ -63,12 +69,14 @@ class _Evaluation:
         analyses: Mapping[str, Analysis],
         command_set: str | None,
         typed: str,
+        connection: ConnectionFacts | None,
     ) -> None:
         self.policy = policy
         self.call = call
         self.analyses = analyses
         self.command_set = command_set
         self.typed = typed
+        self.connection = connection
         self.hits: list[Hit] = []
 
     def deny(self, rule: str, reason: str) -> None:
@@ -110,6 +118,9 @@ class _Evaluation:
             elif not type_ok(value, spec.type):
                 self.deny(rid, f"argument `{where}{name}` must be {spec.type}, not {type(value).__name__}")
                 ok = False
+            elif spec.type in ("number", "integer") and (problem := number_problem(value, spec)) is not None:
+                self.deny(f"{rid}.interval" if spec.kind == "interval" else rid, f"argument `{where}{name}` = {value!r} {problem}")
+                ok = False
             elif spec.items is not None:
                 for i, item in enumerate(value):
                     if not isinstance(item, Mapping):
@@ -125,10 +136,13 @@ class _Evaluation:
 
     def meaning(self, prof: ToolProfile, rule: ToolRule, rid: str) -> None:
         args = self.call.arguments
+        if prof.effect == "connect":
+            for problem in connect_problems(prof, args, profile_rewrites_password(self.policy.profile.tools)):
+                self.deny(f"{rid}.password-rewrite", problem)
         for name, spec in prof.arguments.items():
             value = args.get(name)
             if spec.kind == "command" and value is not None:
-                self.command(name, value, rule, args.get("cwd"))
+                self.command(name, value, rule, args.get("cwd"), prof)
             elif spec.kind == "terminal-input" and value is not None:
                 self.terminal(value, rule, rid)
             elif spec.kind == "interval":
@@ -143,7 +157,7 @@ class _Evaluation:
         if rule.tunnels is not None:
             self.tunnel(prof, rule, rid)
 
-    def command(self, name: str, text: str, rule: ToolRule, cwd: Any) -> None:
+    def command(self, name: str, text: str, rule: ToolRule, cwd: Any, prof: ToolProfile) -> None:
         set_name = self.command_set or rule.commands
         if set_name in (None, "any"):
             return
@@ -151,8 +165,45 @@ class _Evaluation:
         if cs is None:
             self.deny(f"tools.{self.call.name}", f"command set {set_name!r} does not exist")
             return
+        rid = f"tools.{self.call.name}"
+        for rw in prof.rewrites:
+            # Over the length cap the analysis refuses the text anyway; the upstream's patterns
+            # are not run over a megabyte.
+            if isinstance(rw, TmuxFollowups) and rw.argument == name and len(text) <= cs.max_length:
+                force = self.call.arguments.get(rw.force_argument) if rw.force_argument else None
+                for problem in tmux_problems(rw, text, force):
+                    self.deny(f"{rid}.tmux-followups", problem)
+        sudo = next((r for r in prof.rewrites if isinstance(r, SudoPasswordRewrite) and r.argument == name), None)
+        if sudo is not None and self.connection is not None and self.connection.password != "none" and sudo_triggered(sudo, text):
+            self.rewritten_command(sudo, text, set_name, cwd)
+            return
         a = self.analyses.get(name) or analyse(text, cs.max_length, cs.max_depth)
         self.hits.extend(check_commands(set_name, cs, a, working_folder(cwd, a)))
+
+    def rewritten_command(self, rw: SudoPasswordRewrite, text: str, set_name: str, cwd: Any) -> None:
+        """Decide on what the upstream runs on a password connection: the rewritten command."""
+        rid = f"tools.{self.call.name}.sudo-rewrite"
+        cs = self.policy.commands[set_name]
+        if self.connection is None or self.connection.password == "unknown":
+            self.deny(rid, f"on this connection the upstream may hold a password sshwall never saw, and it rewrites sudo "
+                           f"commands to `{rw.template}`: what would run cannot be checked (a connect through sshwall with a key, "
+                           f"and no password, makes the connection known)")
+            return
+        out = rewrite_sudo(rw, text, cs.max_length, cs.max_depth)
+        if out.problem is not None or out.analysis is None:
+            self.deny(rid, out.problem or "the rewritten command cannot be analysed")
+            return
+        for c in out.first:
+            problem = stdin_problem(c)
+            if problem is not None:
+                self.deny(rid, f"the upstream pipes the connection's password into the first command (`{rw.template}`), "
+                               f"and {problem}: it could print the password")
+                break
+        hits = check_commands(set_name, cs, out.analysis, working_folder(cwd, out.analysis))
+        self.hits.extend(hits)
+        if any(h.decision == Decision.DENY for h in hits):
+            self.deny(rid, f"decided on what the upstream really runs on this password connection: `{out.command}` "
+                           f"inside `{rw.template}`")
 
     def terminal(self, data: str, rule: ToolRule, rid: str) -> None:
         if rule.terminal is None:
@@ -179,7 +230,7 @@ class _Evaluation:
             return
         missing = " (none given: the upstream default)" if given is None else ""
         if value <= 0:
-            self.deny(f"{rid}.interval", f"interval {value} ms must be positive")
+            self.deny(f"{rid}.interval", f"interval {given!r} ms must be at least 1 ms (Node runs shorter timers every millisecond)")
         elif value > MAX_INTERVAL_MS:
             self.deny(f"{rid}.interval", f"interval {value} ms is absurdly long")
         bounds = rule.interval
@@ -211,6 +262,8 @@ class _Evaluation:
         host = next((args.get(n) for n in prof.args_of_kind("host")), None)
         port = next((args.get(n) for n in prof.args_of_kind("port")), None)
         local = next((args.get(n) for n in prof.args_of_kind("local-port")), None)
+        if isinstance(port, float) and port.is_integer():
+            port = int(port)  # a JSON number: 5432.0 is port 5432
         if host is not None and port is not None:
             target = f"{str(host).lower()}:{port}"
             if not any(_host_port_match(target, allowed) for allowed in rule.tunnels.remote):
@@ -219,7 +272,29 @@ class _Evaluation:
             self.deny(f"{rid}.tunnels", f"local port {local} is not in the allowed ranges")
 
 
+def number_problem(value: Any, spec: ArgSpec) -> str | None:
+    """Why a JSON number does not mean what it says to the upstream, if it does not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "is not a finite number"
+    if spec.whole and isinstance(value, float) and not value.is_integer():
+        return "must be a whole number"
+    if value < 0:
+        return "must not be negative"
+    if spec.minimum is not None and value < spec.minimum:
+        return f"is below {_num(spec.minimum)}"
+    if spec.maximum is not None and value > spec.maximum:
+        extra = " (Node clamps timers above 2^31-1 ms to 1 ms)" if spec.maximum == 2**31 - 1 else ""
+        return f"is above {_num(spec.maximum)}{extra}"
+    return None
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
 def _port_in(port: Any, spec: str) -> bool:
+    if isinstance(port, float) and port.is_integer():
+        port = int(port)
     if not isinstance(port, int) or isinstance(port, bool):
         return False
     lo, _, hi = spec.partition("-")
@@ -238,17 +313,22 @@ def evaluate(
     analyses: Mapping[str, Analysis] | None = None,
     command_set: str | None = None,
     typed: str = "",
+    connection: ConnectionFacts | None = None,
 ) -> Verdict:
     """Decide one tool call.
 
     ``analyses`` may carry precomputed analyses by argument name; ``command_set`` replaces the
     tool's command set (a host group's own set, for calls on a connection to that group);
-    ``typed`` is what was typed earlier on the current line of a terminal session.
+    ``typed`` is what was typed earlier on the current line of a terminal session;
+    ``connection`` what the gateway knows of the call's connection (whether the upstream may
+    paste a password into its commands). Without it (``sshwall check``) the connection is taken
+    to have no password, as nothing says otherwise; the gateway always passes it.
     """
     try:
-        return _Evaluation(policy, call, analyses or {}, command_set, typed).run()
+        return _Evaluation(policy, call, analyses or {}, command_set, typed, connection).run()
     except Exception as err:  # noqa: BLE001 - an engine bug must deny, never allow
         return Verdict.of([Hit("engine.error", Decision.DENY, f"internal error while deciding: {type(err).__name__}: {err}")])
 
 
-__all__ = ["effective_interval", "evaluate", "type_ok"]
+__all__ = ["ConnectionFacts", "effective_interval", "evaluate", "number_problem", "type_ok"]
+

@@ -8,7 +8,7 @@ does not know is denied.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,9 @@ ArgKind = Literal[
     "opaque",  # anything else: type-checked only
 ]
 JsonType = Literal["string", "integer", "number", "boolean", "array", "object"]
+# password / private-key: credentials of connect; remember-password: whether the upstream saves
+# the password for the connection id (so later connects without one still have it).
+Role = Literal["password", "private-key", "remember-password", "force"]
 
 
 class ArgSpec(BaseModel):
@@ -47,9 +50,86 @@ class ArgSpec(BaseModel):
     items: dict[str, ArgSpec] | None = Field(
         default=None, description="for arrays of objects: the fields of each item"
     )
+    minimum: float | None = Field(default=None, description="numbers: the smallest value the upstream handles as meant")
+    maximum: float | None = Field(default=None, description="numbers: the largest value the upstream handles as meant")
+    whole: bool = Field(default=False, description="numbers: only whole values mean what they say (ports)")
+    role: Role | None = Field(default=None, description="what the upstream does with this argument beyond its kind")
 
 
-Effect = Literal["connect", "disconnect", "open-terminal", "stop-background", "stop-all-background"]
+
+Effect = Literal[
+    "connect", "disconnect", "delete-connection", "open-terminal", "open-tunnel", "close-tunnel",
+    "list-connections", "stop-background", "stop-all-background",
+]
+
+
+class ReplyFormat(BaseModel):
+    """Where a successful reply of this tool names an id, as the real upstream writes it.
+
+    ``pattern`` is a regular expression with a group ``id``; for connection listings also
+    ``host``, ``port`` and ``user``, so each id can be checked against ``Profile.connection_ids``.
+    Only the upstream's own line may match: patterns are anchored to whole lines. ``password``
+    formats need no group: a match says the upstream holds a password for the connection (an
+    agent-chosen name can only add such a line, which makes sshwall stricter, never looser).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    binds: Literal["connection", "session", "tunnel", "password"]
+    pattern: str
+
+
+class ConnectionIds(BaseModel):
+    """How the upstream derives a connection id from its target, so a reply can be cross-checked.
+
+    ``template`` is formatted with ``user``, ``host`` and ``port`` (as the upstream writes them),
+    then hashed with ``hash``. ``default_port`` is the port the upstream assumes without one.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    template: str
+    hash: Literal["md5", "sha1", "sha256"]
+    default_port: int = 22
+
+
+class SudoPasswordRewrite(BaseModel):
+    """The upstream rewrites a command when its connection has a password.
+
+    When the command (JavaScript-trimmed) starts with ``starts_with`` or contains ``contains``,
+    every match of ``word`` (a JavaScript-style, ASCII ``\\b`` regex) becomes ``replacement``
+    and the whole becomes ``template`` with ``{password}`` and ``{command}`` filled in, the
+    password pasted verbatim inside double quotes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["sudo-password"]
+    argument: str
+    starts_with: str
+    contains: str
+    word: str
+    replacement: str
+    template: str
+
+
+class TmuxFollowups(BaseModel):
+    """The upstream runs follow-up commands when a command's text matches one of ``patterns``.
+
+    The follow-ups paste the pattern's first group (a session name) unescaped into new shell
+    commands. ``force_argument`` names the argument that skips some of them (not all: see the
+    profile's notes), so the engine denies every match.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["tmux-followups"]
+    argument: str
+    force_argument: str | None = None
+    patterns: dict[str, str]
+
+
+Rewrite = Annotated[SudoPasswordRewrite | TmuxFollowups, Field(discriminator="kind")]
 
 
 class ToolProfile(BaseModel):
@@ -65,6 +145,12 @@ class ToolProfile(BaseModel):
     description: str = ""
     effect: Effect | None = None
     arguments: dict[str, ArgSpec] = Field(default_factory=dict)
+    replies: tuple[ReplyFormat, ...] = ()
+    rewrites: tuple[Rewrite, ...] = ()
+
+    def arg_of_role(self, role: Role) -> str | None:
+        """The argument with this role, if any."""
+        return next((name for name, spec in self.arguments.items() if spec.role == role), None)
 
     def args_of_kind(self, kind: ArgKind) -> tuple[str, ...]:
         """Names of the arguments of one kind, in declaration order."""
@@ -78,7 +164,11 @@ class Profile(BaseModel):
 
     name: str
     description: str = ""
+    connection_ids: ConnectionIds | None = None
     tools: dict[str, ToolProfile]
 
 
-__all__ = ["ArgKind", "ArgSpec", "Effect", "JsonType", "Profile", "ToolProfile"]
+__all__ = [
+    "ArgKind", "ArgSpec", "ConnectionIds", "Effect", "JsonType", "Profile", "ReplyFormat", "Rewrite",
+    "Role", "SudoPasswordRewrite", "TmuxFollowups", "ToolProfile",
+]

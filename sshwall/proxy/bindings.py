@@ -1,73 +1,68 @@
 """Which host every call touches: connection ids bound to the target that ``connect`` reached.
 
-A ``connectionId`` is an opaque string the upstream made up; the only way to know its host is
-to remember what ``connect`` answered. Terminal session ids are bound to their connection the
-same way. When the policy names hosts, a call on an id sshwall never saw bound is denied.
+A ``connectionId`` is an id the upstream hands out; the only way to know its host is to read
+what ``connect`` answered (see ``sshwall.proxy.replies``). Terminal session and tunnel ids are
+bound to their connection the same way. When the policy names hosts, a call on an id sshwall
+never saw bound is denied.
+
+A binding lives until ``deleteConnection``: Mcp Ssh keeps a disconnected connection saved (and
+its saved password) until it is deleted, so ``deleteConnection`` after ``disconnect`` must still
+know the host, and a reconnect inherits what the upstream remembers about the id.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-_ID_IN_TEXT = (
-    re.compile(r"connection\s*id\s*[:：=]\s*[`'\"]?([\w.:@-]+)", re.IGNORECASE),
-    re.compile(r"\bID\s*[:：=]\s*[`'\"]?([\w.:@-]+)"),
-)
-_SESSION_IN_TEXT = (
-    re.compile(r"session\s*id\s*[:：=]\s*[`'\"]?([\w.:@-]+)", re.IGNORECASE),
-    re.compile(r"\bID\s*[:：=]\s*[`'\"]?([\w.:@-]+)"),
-)
+from sshwall.engine.rewrites import ConnectionFacts, PasswordState
 
 
 @dataclass(frozen=True)
 class Binding:
-    """The target behind one connection id."""
+    """The target behind one connection id, and what the upstream holds for it.
+
+    ``password`` says whether the upstream may paste a password into commands on this
+    connection: ``none`` (key only, never a password seen), ``checked`` (the agent gave one at
+    connect and sshwall checked it is inert inside double quotes), ``unknown`` (the upstream may
+    hold a password sshwall never saw: a saved one, or a binding learned from a listing).
+    ``password_saved`` is true when the upstream keeps the password for the id after this
+    connection (``rememberPassword``), so a later connect without one still has it.
+    """
 
     connection_id: str
     host: str
     port: int
     user: str
     group: str | None
+    password: PasswordState = "none"
+    password_saved: bool = False
 
-
-def _text(result: Mapping[str, Any]) -> str:
-    parts = [b.get("text", "") for b in result.get("content") or [] if isinstance(b, Mapping)]
-    return "\n".join(p for p in parts if isinstance(p, str))
-
-
-def id_from_result(result: Any, key: str) -> str | None:
-    """The id a tool result announces: ``structuredContent[key]``, else from its text."""
-    if not isinstance(result, Mapping) or result.get("isError"):
-        return None
-    structured = result.get("structuredContent")
-    if isinstance(structured, Mapping) and isinstance(structured.get(key), str):
-        return str(structured[key])
-    patterns = _ID_IN_TEXT if key == "connectionId" else _SESSION_IN_TEXT
-    text = _text(result)
-    for pattern in patterns:
-        m = pattern.search(text)
-        if m:
-            return m.group(1).rstrip(".,;")
-    return None
+    @property
+    def facts(self) -> ConnectionFacts:
+        """What the engine needs to know about this connection."""
+        return ConnectionFacts(self.password)
 
 
 class Bindings:
-    """Connection and terminal-session bindings of one gateway (in memory)."""
+    """Connection, terminal-session and tunnel bindings of one gateway (in memory)."""
 
     def __init__(self) -> None:
         self._connections: dict[str, Binding] = {}
         self._sessions: dict[str, str] = {}
+        self._tunnels: dict[str, str] = {}
 
     def bind(self, binding: Binding) -> None:
-        """Remember the target of a new connection."""
+        """Remember the target of a connection (a reconnect replaces the old binding)."""
         self._connections[binding.connection_id] = binding
 
     def bind_session(self, session_id: str, connection_id: str) -> None:
         """Remember the connection a terminal session runs on."""
         self._sessions[session_id] = connection_id
+
+    def bind_tunnel(self, tunnel_id: str, connection_id: str) -> None:
+        """Remember the connection a tunnel forwards through."""
+        self._tunnels[tunnel_id] = connection_id
 
     def of_connection(self, connection_id: Any) -> Binding | None:
         """The binding of a connection id, if sshwall saw it made."""
@@ -78,11 +73,28 @@ class Bindings:
         conn = self._sessions.get(session_id) if isinstance(session_id, str) else None
         return self._connections.get(conn) if conn else None
 
-    def drop(self, connection_id: Any) -> None:
-        """Forget a connection and its terminal sessions."""
+    def of_tunnel(self, tunnel_id: Any) -> Binding | None:
+        """The binding behind a tunnel id."""
+        conn = self._tunnels.get(tunnel_id) if isinstance(tunnel_id, str) else None
+        return self._connections.get(conn) if conn else None
+
+    def password_unknown(self, connection_id: str) -> None:
+        """The upstream's connection holds a password sshwall did not see."""
+        old = self._connections.get(connection_id)
+        if old is not None:
+            self._connections[connection_id] = replace(old, password="unknown")
+
+    def drop_tunnel(self, tunnel_id: Any) -> None:
+        """Forget a closed tunnel."""
+        if isinstance(tunnel_id, str):
+            self._tunnels.pop(tunnel_id, None)
+
+    def delete(self, connection_id: Any) -> None:
+        """Forget a deleted connection with its terminal sessions and tunnels."""
         if not isinstance(connection_id, str):
             return
         self._connections.pop(connection_id, None)
-        for session, conn in list(self._sessions.items()):
-            if conn == connection_id:
-                del self._sessions[session]
+        for table in (self._sessions, self._tunnels):
+            for key, conn in list(table.items()):
+                if conn == connection_id:
+                    del table[key]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sshwall.audit import AuditLog, decision_event, notice_event, outcome_event, secret_argument_names
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate
+from sshwall.engine.rewrites import ConnectionFacts
 from sshwall.engine.terminal import replay
 from sshwall.errors import SshwallError, UpstreamError
 from sshwall.policy import Policy
@@ -55,13 +56,14 @@ class Firewall:
         self.targets = targets or TargetGuard(policy)
         self._typed: dict[str, str] = {}  # terminal session -> text typed on its current line
 
-    def decide(self, name: Any, arguments: Any, command_set: str | None = None, typed: str = "") -> Verdict:
+    def decide(self, name: Any, arguments: Any, command_set: str | None = None, typed: str = "",
+               connection: ConnectionFacts | None = None) -> Verdict:
         """The policy's verdict on one call (pure)."""
         if not isinstance(name, str) or not name:
             return Verdict.of([Hit("input.malformed", Decision.DENY, "tools/call without a tool name")])
         if arguments is None:
             arguments = {}
-        return evaluate(self.policy, ToolCall(name, arguments), command_set=command_set, typed=typed)
+        return evaluate(self.policy, ToolCall(name, arguments), command_set=command_set, typed=typed, connection=connection)
 
     def _terminal(self, tool: str, args: Mapping[str, Any]) -> tuple[str, str, Any] | None:
         """(session id, keystrokes, allowed keys) of a terminal-input call, else None."""
@@ -86,7 +88,7 @@ class Firewall:
         where = self.targets.locate(tool, args)
         terminal = self._terminal(tool, args)
         typed = self._typed.get(terminal[0], "") if terminal else ""
-        verdict = self.decide(name, arguments, where.command_set, typed)
+        verdict = self.decide(name, arguments, where.command_set, typed, where.facts)
         if where.problem is not None:
             verdict = Verdict.of([*verdict.hits, Hit(where.rule, Decision.DENY, where.problem)])
         if verdict.decision == Decision.ALLOW:
@@ -129,7 +131,10 @@ class Firewall:
         elif self.governor is not None:
             self.governor.confirm(admission)
         if not failed:
-            self.targets.remember(tool, args, result, where)
+            await self.targets.remember(tool, args, result, where)
+            probe = self.targets.password_probe(tool, args)
+            if probe is not None:
+                await self._probe_password(*probe)
             if terminal is not None:
                 # The line being typed continues in the next call on this session.
                 self._typed[terminal[0]] = replay(terminal[1], terminal[2], typed).pending
@@ -137,6 +142,17 @@ class Firewall:
             await self.governor.after(ToolCall(tool, args), not failed)
         self._outcome(ref, tool, "tool-error" if failed else "ok", started, None, caller, request_id)
         return result
+
+    async def _probe_password(self, tool: str, args: dict[str, Any]) -> None:
+        """Ask the upstream whether a connection bound as key-only holds a password after all."""
+        try:
+            result = await self.forward("tools/call", {"name": tool, "arguments": args})
+        except UpstreamError as err:
+            result = None
+            log.warning("password probe %s failed (%s); the connection counts as holding a password", tool, err)
+        found = self.targets.learn_password(tool, args, result)
+        self._record(notice_event("password-probe", detail="holds a password" if found else "no password",
+                                  tool=tool, **args))
 
     def _with_defaults(self, tool: str, params: dict[str, Any]) -> dict[str, Any]:
         """Inject the policy's default interval into a call that gives none."""

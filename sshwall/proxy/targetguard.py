@@ -1,23 +1,32 @@
 """Targets in the gateway: which host a call touches, and whether ``connect`` may reach it.
 
-``locate`` finds the binding of a call's connection (or terminal session) and the host group's
-command set and limits that apply there; ``check_connect`` matches a connect's host, port and
-user against the policy's host groups (resolving names) and checks the host key with paramiko
-before the call is forwarded; ``remember`` binds the id a successful connect returned.
+``locate`` finds the binding of a call's connection (or terminal session, or tunnel) and the
+host group's command set and limits that apply there; ``check_connect`` matches a connect's host,
+port and user against the policy's host groups (resolving names) and checks the host key with
+paramiko before the call is forwarded; ``remember`` reads the ids a successful call handed out
+(``sshwall.proxy.replies``) and binds them. With ``relearn_bindings`` on, connections the
+upstream lists are bound too, through the same host rules, so a gateway restart does not strand
+the upstream's saved connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sshwall.engine import Decision, Hit, Verdict
+from sshwall.engine.rewrites import ConnectionFacts, PasswordState
 from sshwall.errors import TargetError
 from sshwall.policy import Limit, Policy
-from sshwall.proxy.bindings import Binding, Bindings, id_from_result
+from sshwall.proxy.bindings import Binding, Bindings
+from sshwall.profiles import ToolProfile
+from sshwall.proxy.replies import (
+    ListedConnection, derive_connection_id, js_number, read_connections, read_ids, reply_text,
+)
 from sshwall.targets import HostKey, Target, host_key_problem, match_target, system_resolve, tofu_store
 
 log = logging.getLogger("sshwall.targets")
@@ -35,6 +44,9 @@ class Location:
     limits: tuple[Limit, ...] = ()
     problem: str | None = None
     rule: str = "hosts"
+    # Whether the call's connection may carry a password the upstream pastes into commands;
+    # a connection sshwall never saw may (None: the call has no connection).
+    facts: ConnectionFacts | None = None
 
 
 class TargetGuard:
@@ -63,21 +75,28 @@ class TargetGuard:
 
         Without host rules an unknown id is no problem (nothing depends on its host).
         """
-        conn_arg, sess_arg = self._arg(tool, "connection"), self._arg(tool, "session")
+        conn_arg, sess_arg, tun_arg = self._arg(tool, "connection"), self._arg(tool, "session"), self._arg(tool, "tunnel")
         if conn_arg and args.get(conn_arg) is not None:
             binding = self.bindings.of_connection(args[conn_arg])
             what = f"connection `{args[conn_arg]}`"
         elif sess_arg and args.get(sess_arg) is not None:
             binding = self.bindings.of_session(args[sess_arg])
             what = f"terminal session `{args[sess_arg]}`"
+        elif tun_arg and args.get(tun_arg) is not None:
+            binding = self.bindings.of_tunnel(args[tun_arg])
+            what = f"tunnel `{args[tun_arg]}`"
         else:
             return Location()
         if binding is None:
-            if not self.policy.hosts:
-                return Location()
-            return Location(problem=f"{what} was not opened through sshwall, so its host is unknown", rule="hosts.unknown-connection")
+            unknown = ConnectionFacts("unknown")
+            # getConnection is how a restarted gateway re-learns an id, when the policy says so.
+            relearning = self.policy.relearn_bindings and self._effect(tool) == "list-connections"
+            if not self.policy.hosts or relearning:
+                return Location(facts=unknown)
+            return Location(problem=f"{what} was not opened through sshwall, so its host is unknown",
+                            rule="hosts.unknown-connection", facts=unknown)
         group = self.policy.hosts.get(binding.group) if binding.group else None
-        return Location(binding, group.commands if group else None, group.limits if group else ())
+        return Location(binding, group.commands if group else None, group.limits if group else (), facts=binding.facts)
 
     async def check_connect(self, tool: str, args: Mapping[str, Any], verdict: Verdict) -> Verdict:
         """For a connect: host, user and port rules, then the host key. Never loosens."""
@@ -107,31 +126,150 @@ class TargetGuard:
         if port is None and port_arg:
             default = self.policy.profile.tools[tool].arguments[port_arg].default
             port = default if isinstance(default, int) else 22
-        if not isinstance(host, str) or not isinstance(user, str) or not isinstance(port, int):
+        if isinstance(port, float) and port.is_integer():
+            port = int(port)
+        if not isinstance(host, str) or not isinstance(user, str) or not isinstance(port, int) or isinstance(port, bool):
             return None
         return Target(host.strip().lower(), port, user)
 
-    def remember(self, tool: str, args: Mapping[str, Any], result: Any, where: Location) -> None:
-        """After a successful call: bind a new connection or session, forget a closed one."""
+    def _expected_id(self, tool: str, args: Mapping[str, Any]) -> str | None:
+        """The id the upstream derives from this connect's own arguments, as it writes them."""
+        ids = self.policy.profile.connection_ids
+        host_arg, user_arg, port_arg = self._arg(tool, "host"), self._arg(tool, "user"), self._arg(tool, "port")
+        host = args.get(host_arg) if host_arg else None
+        user = args.get(user_arg) if user_arg else None
+        port = args.get(port_arg) if port_arg else None
+        # JavaScript's `port || default`: a missing or zero port is the default one.
+        shown = js_number(port) if port else str(ids.default_port) if ids else None
+        if ids is None or not isinstance(host, str) or not isinstance(user, str) or shown is None:
+            return None
+        return derive_connection_id(ids, user, host, shown)
+
+    async def remember(self, tool: str, args: Mapping[str, Any], result: Any, where: Location) -> None:
+        """After a successful call: bind what it opened, forget what it deleted.
+
+        Never raises: a reply that cannot be read is logged and leaves its id unbound.
+        """
+        try:
+            await self._remember(tool, args, result)
+        except Exception as err:  # noqa: BLE001 - a reply must never crash the gateway
+            log.warning("could not read the reply of %s (%s: %s); nothing was bound", tool, type(err).__name__, err)
+
+    async def _remember(self, tool: str, args: Mapping[str, Any], result: Any) -> None:
         effect = self._effect(tool)
+        prof = self.policy.profile.tools.get(tool)
+        if prof is None:
+            return
+        conn_arg = self._arg(tool, "connection")
+        conn = args.get(conn_arg) if conn_arg else None
         if effect == "connect":
-            target = self._target(tool, args)
-            conn = id_from_result(result, "connectionId")
-            if target is None or conn is None:
-                if self.policy.hosts:
-                    log.warning("connect succeeded but its connection id could not be read; calls on it will be denied")
+            self._bind_connect(tool, args, result)
+        elif effect == "delete-connection":
+            self.bindings.delete(conn)
+        elif effect in ("open-terminal", "open-tunnel") and isinstance(conn, str):
+            kind = "session" if effect == "open-terminal" else "tunnel"
+            found = read_ids(prof, kind, result)
+            if len(found) != 1:
+                log.warning("%s succeeded but its %s id could not be read (%d candidates); calls on it will be denied under host rules",
+                            tool, kind, len(found))
                 return
-            group = self._groups.pop((target.host, target.port, target.user), None)
-            self.bindings.bind(Binding(conn, target.host, target.port, target.user, group))
-        elif effect == "disconnect":
-            conn_arg = self._arg(tool, "connection")
-            if conn_arg:
-                self.bindings.drop(args.get(conn_arg))
-        elif effect == "open-terminal":
-            conn_arg = self._arg(tool, "connection")
-            session = id_from_result(result, "sessionId")
-            if conn_arg and session and isinstance(args.get(conn_arg), str):
-                self.bindings.bind_session(session, args[conn_arg])
+            (self.bindings.bind_session if kind == "session" else self.bindings.bind_tunnel)(found[0], conn)
+        elif effect == "close-tunnel":
+            tun_arg = self._arg(tool, "tunnel")
+            self.bindings.drop_tunnel(args.get(tun_arg) if tun_arg else None)
+        elif effect == "list-connections" and self.policy.relearn_bindings:
+            for listed in read_connections(prof, self.policy.profile.connection_ids, result):
+                if self.bindings.of_connection(listed.connection_id) is None:
+                    await self._relearn(listed)
+
+    def _bind_connect(self, tool: str, args: Mapping[str, Any], result: Any) -> None:
+        """Bind the id the connect reply names, if it is the one the upstream derives."""
+        prof = self.policy.profile.tools[tool]
+        target = self._target(tool, args)
+        expected = self._expected_id(tool, args)
+        listed = {c.connection_id for c in read_connections(prof, self.policy.profile.connection_ids, result)}
+        if target is None or expected is None or expected not in listed:
+            log.warning("connect succeeded but its reply names no id matching %s (forged or unknown format); "
+                        "calls on it will be denied under host rules", expected)
+            return
+        group = self._groups.pop((target.host, target.port, target.user), None)
+        old = self.bindings.of_connection(expected)
+        password, saved = self._password_state(prof, args, old)
+        self.bindings.bind(Binding(expected, target.host, target.port, target.user, group, password, saved))
+
+    @staticmethod
+    def _password_state(prof: ToolProfile, args: Mapping[str, Any], old: Binding | None) -> tuple[PasswordState, bool]:
+        """Whether the upstream holds a password for the id after this connect, and keeps it.
+
+        A connect's own password was checked inert by the engine. Without one, the upstream
+        still has what it saved for the id earlier (``rememberPassword`` defaults to true), or,
+        without a key either, loads whatever it saved: a password sshwall may never have seen.
+        """
+        pw_arg, key_arg, keep_arg = prof.arg_of_role("password"), prof.arg_of_role("private-key"), prof.arg_of_role("remember-password")
+        given = isinstance(args.get(pw_arg), str) and bool(args.get(pw_arg)) if pw_arg else False
+        keep = args.get(keep_arg) is not False if keep_arg else True
+        if given:
+            return "checked", keep or bool(old and old.password_saved)
+        if old is not None and old.password != "none":
+            # Saved for the id, or still in the live connection the upstream hands back as is.
+            return old.password, old.password_saved
+        has_key = isinstance(args.get(key_arg), str) and bool(args.get(key_arg)) if key_arg else False
+        return ("none", False) if has_key else ("unknown", True)
+
+    def password_probe(self, tool: str, args: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """After a connect bound as key-only: the call that shows whether it still has a password.
+
+        Mcp Ssh hands back a live connection to the same target as is, password included, so a
+        key-only connect does not prove there is none: its ``getConnection`` reply does (for the
+        password the connection holds; one saved but not loaded stays outside sshwall's view).
+        """
+        if self._effect(tool) != "connect":
+            return None
+        expected = self._expected_id(tool, args)
+        binding = self.bindings.of_connection(expected) if expected else None
+        if binding is None or binding.password != "none":
+            return None
+        for name, prof in self.policy.profile.tools.items():
+            conn_args = prof.args_of_kind("connection")
+            if conn_args and any(f.binds == "password" for f in prof.replies):
+                return name, {conn_args[0]: binding.connection_id}
+        return None
+
+    def learn_password(self, tool: str, args: Mapping[str, Any], result: Any) -> bool:
+        """Read a probe's reply; True when the connection (maybe) holds a password."""
+        prof = self.policy.profile.tools.get(tool)
+        conn_args = prof.args_of_kind("connection") if prof else ()
+        conn = args.get(conn_args[0]) if conn_args else None
+        if prof is None or not isinstance(conn, str):
+            return False
+        text = reply_text(result)
+        found = text is None or any(re.search(f.pattern, text) for f in prof.replies if f.binds == "password")
+        if found:
+            # Unreadable counts as a password: fail closed.
+            self.bindings.password_unknown(conn)
+        return found
+
+    async def _relearn(self, listed: ListedConnection) -> None:
+        """Bind a connection the upstream lists, if the host rules allow its target."""
+        target = Target(listed.host.strip().lower(), listed.port, listed.user)
+        group: str | None = None
+        if self.policy.hosts:
+            try:
+                match = await asyncio.to_thread(match_target, self.policy, target, self._resolve)
+            except TargetError as err:
+                log.warning("not re-learning %s: %s", listed.connection_id, err)
+                return
+            if match.problem is not None:
+                log.warning("not re-learning %s: %s", listed.connection_id, match.problem)
+                return
+            problem = await asyncio.to_thread(host_key_problem, self.policy, match, target, fetch=self._fetch, tofu=self._tofu)
+            if problem:
+                log.warning("not re-learning %s: %s", listed.connection_id, problem)
+                return
+            group = match.group
+        # A listed connection may hold a saved password sshwall never saw.
+        self.bindings.bind(Binding(listed.connection_id, target.host, target.port, target.user, group, "unknown", True))
+        log.info("re-learned connection %s (%s@%s:%s, group %s)", listed.connection_id, target.user, target.host, target.port, group)
 
 
 def _fetch_host_key(host: str, port: int, timeout: float) -> HostKey:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import subprocess
 from pathlib import Path
 
 from tests.support.mcp_client import BackendClient
 from tests.support.sshd import SshdServer
 
-# Mcp Ssh's declared arguments (shared/mcp-ssh-tools.md): name -> {argument: (JSON type, required)}.
+# Mcp Ssh's declared arguments (shared/mcp-ssh/tools-list.json: its numbers are JSON numbers): name -> {argument: (JSON type, required)}.
 MCP_SSH_TOOLS: dict[str, dict[str, tuple[str, bool]]] = {
-    "connect": {"host": ("string", True), "port": ("integer", False), "username": ("string", True),
+    "connect": {"host": ("string", True), "port": ("number", False), "username": ("string", True),
                 "password": ("string", False), "privateKey": ("string", False),
                 "passphrase": ("string", False), "name": ("string", False),
                 "rememberPassword": ("boolean", False), "tags": ("array", False)},
@@ -19,9 +21,9 @@ MCP_SSH_TOOLS: dict[str, dict[str, tuple[str, bool]]] = {
     "getConnection": {"connectionId": ("string", True)},
     "deleteConnection": {"connectionId": ("string", True)},
     "executeCommand": {"connectionId": ("string", True), "command": ("string", True),
-                       "cwd": ("string", False), "timeout": ("integer", False), "force": ("boolean", False)},
+                       "cwd": ("string", False), "timeout": ("number", False), "force": ("boolean", False)},
     "backgroundExecute": {"connectionId": ("string", True), "command": ("string", True),
-                          "interval": ("integer", False), "cwd": ("string", False)},
+                          "interval": ("number", False), "cwd": ("string", False)},
     "stopBackground": {"connectionId": ("string", True)},
     "getCurrentDirectory": {"connectionId": ("string", True)},
     "uploadFile": {"connectionId": ("string", True), "localPath": ("string", True), "remotePath": ("string", True)},
@@ -33,11 +35,11 @@ MCP_SSH_TOOLS: dict[str, dict[str, tuple[str, bool]]] = {
     "listActiveSessions": {},
     "listBackgroundTasks": {},
     "stopAllBackgroundTasks": {},
-    "mcp_ssh_mcp_createTerminalSession": {"connectionId": ("string", True), "rows": ("integer", False),
-                                          "cols": ("integer", False), "term": ("string", False)},
+    "mcp_ssh_mcp_createTerminalSession": {"connectionId": ("string", True), "rows": ("number", False),
+                                          "cols": ("number", False), "term": ("string", False)},
     "mcp_ssh_mcp_writeToTerminal": {"sessionId": ("string", True), "data": ("string", True)},
-    "createTunnel": {"connectionId": ("string", True), "localPort": ("integer", True),
-                     "remoteHost": ("string", True), "remotePort": ("integer", True),
+    "createTunnel": {"connectionId": ("string", True), "localPort": ("number", True),
+                     "remoteHost": ("string", True), "remotePort": ("number", True),
                      "description": ("string", False)},
     "closeTunnel": {"tunnelId": ("string", True)},
     "listTunnels": {},
@@ -61,7 +63,10 @@ def test_connect_returns_the_id_in_text_and_structured_content(backend: BackendC
                                    "privateKey": sshd.client_key_text, "name": "primary", "tags": ["t"]})
     data = reply.data or {}
     assert {k: data[k] for k in ("host", "port", "username")} == {"host": sshd.host, "port": sshd.port, "username": sshd.user}
-    assert f"connectionId: {data['connectionId']}" in reply.text
+    # The real server's format: the name first, then its own id line (md5 of user@host:port).
+    assert reply.text.startswith("连接成功!\n\n🟢 primary\nID: ")
+    assert f"\nID: {data['connectionId']}\n主机: {sshd.host}:{sshd.port}\n用户名: {sshd.user}\n" in reply.text
+    assert data["connectionId"] == hashlib.md5(f"{sshd.user}@{sshd.host}:{sshd.port}".encode()).hexdigest()
     assert sshd.host_key_fingerprint in reply.text
     assert "PRIVATE KEY" not in reply.text
 

@@ -145,11 +145,19 @@ def test_secrets_never_reach_the_audit_log(
 
     conn = gw.connect(sshd)  # privateKey: the fixture's real key
     gw.ok("executeCommand", {"connectionId": conn, "command": "true"})
+    # Mcp Ssh hands back a live connection to the same target as is, so disconnect first for the
+    # password to reach sshd (the id is the target's: md5 of user@host:port).
+    gw.ok("disconnect", {"connectionId": conn})
     by_password = gw.call("connect", {**base, "password": password})
     assert by_password.is_error and not by_password.denied  # refused by sshd, not by sshwall
     with_passphrase = gw.call("connect", {**base, "privateKey": enc_text, "passphrase": passphrase,
-                                          "password": password, "rememberPassword": True})
+                                          "rememberPassword": True})
     assert not with_passphrase.denied
+    # A password next to a key is denied (issue 10: the key authenticates, and the upstream would
+    # paste the unchecked password into sudo commands); its decision record is redacted too.
+    key_and_password = gw.call("connect", {**base, "privateKey": enc_text, "passphrase": passphrase,
+                                           "password": password, "rememberPassword": True})
+    assert key_and_password.denied and "password-rewrite" in key_and_password.first_line
     pasted = gw.call("executeCommand", {"connectionId": conn, "command": f"echo '{sshd.client_key_text}'"})
     assert pasted.is_error or sshd.client_key_text.splitlines()[1] in pasted.text
 
@@ -158,14 +166,14 @@ def test_secrets_never_reach_the_audit_log(
         assert secret.encode() not in raw, f"a secret reached the audit log: {secret[:24]}..."
     assert verify(gw.audit_path).ok
 
-    connects = [r for r in decisions(gw.audit_path) if r["tool"] == "connect"][-3:]
+    connects = [r for r in decisions(gw.audit_path) if r["tool"] == "connect"][-4:]
     for record in connects:
         args = record["arguments"]
         for name in ("privateKey", "password", "passphrase"):
             if name in args:
                 assert args[name] == "[redacted]", record
         assert args["host"] == sshd.host and args["username"] == sshd.user  # what is not secret stays
-    assert connects[2]["arguments"]["rememberPassword"] is True
+    assert connects[2]["arguments"]["rememberPassword"] is True and connects[3]["decision"] == "deny"
 
 
 def test_secrets_never_reach_the_gateways_own_log(

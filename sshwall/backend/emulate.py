@@ -1,0 +1,46 @@
+"""Opt-in emulation of what the real Mcp Ssh does to commands (``--emulate-mcp-ssh-rewrites``).
+
+The real server pastes a connection's password into sudo commands and runs tmux follow-up
+commands built from a command's text (see ``rules/profiles/mcp-ssh.yaml``). Both are unsafe; the
+built-in backend does neither by default. Tests switch this on to show that an attack through
+these rewrites is real against an unprotected upstream, and that sshwall stops it. The rules
+applied here are the profile's own description (its ``rewrites``), not a second copy.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from sshwall.policy.load import load_profile
+from sshwall.profiles import SudoPasswordRewrite, TmuxFollowups
+
+JS_WHITESPACE = " \t\n\r\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
+@lru_cache(maxsize=1)
+def _rules() -> tuple[SudoPasswordRewrite, TmuxFollowups]:
+    rewrites = load_profile("mcp-ssh").tools["executeCommand"].rewrites
+    sudo = next(r for r in rewrites if isinstance(r, SudoPasswordRewrite))
+    tmux = next(r for r in rewrites if isinstance(r, TmuxFollowups))
+    return sudo, tmux
+
+
+def sudo_rewrite(command: str, password: str | None) -> str:
+    """The command as the real server runs it on a connection with ``password``."""
+    rw, _ = _rules()
+    if not password:
+        return command
+    if not (command.strip(JS_WHITESPACE).startswith(rw.starts_with) or rw.contains in command):
+        return command
+    replaced = re.sub(rw.word, lambda _m: rw.replacement, command, flags=re.ASCII)
+    return rw.template.replace("{password}", password).replace("{command}", replaced)
+
+
+def tmux_precheck(command: str, force: bool | None) -> str | None:
+    """The first follow-up command the real server runs before a tmux send-keys, if any."""
+    _, rw = _rules()
+    match = re.search(rw.patterns["send-keys"], command)
+    if match is None or force:
+        return None
+    return f'tmux list-panes -t {match.group(1)} -F "#{{pane_pid}} #{{pane_current_command}}"'
