@@ -313,8 +313,11 @@ def _find_sub(chain: _Chain, word: str) -> tuple[str, ProgramSpec] | None:
     return None
 
 
-def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> ParsedArgs:
-    """Split ``args`` by ``spec`` and collect every problem and every argument to check."""
+def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...], *, reread: bool = True) -> ParsedArgs:
+    """Split ``args`` by ``spec`` and collect every problem and every argument to check.
+
+    ``reread``: for the ``ps`` family, also check the BSD reading procps falls back to.
+    """
     res = ParsedArgs(path=[program], spec=spec)
     chain = _Chain((spec,), spec.parse_family)
     visited = [spec]
@@ -331,6 +334,8 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
             end_of_options = True
             continue
         is_flag = len(t) > 1 and (t.startswith("-") or (t.startswith("+") and chain.cur.table.plus))
+        if chain.family == "iproute2" and len(res.path) > 1:
+            is_flag = False  # ip reads its options before the object only: after it, `-6` is an argument
         if is_flag and chain.cur.unknown_flags == "operand" and w.literal and not reader.known_cluster(chain, t):
             is_flag = False  # echo prints `--- disk ---`
         if not end_of_options and is_flag:
@@ -368,7 +373,38 @@ def parse_args(program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> Parse
     res.spec = chain.cur
     _check_flags(res, visited, reader.seen, operands)
     _check_operands(res, chain, reader.seen, operands)
+    if reread and chain.family == "ps" and not _ps_reading_certain(spec, reader.seen):
+        _ps_bsd_reading(res, program, spec, args)
     return res
+
+
+# procps' thread display flags: two of them together fail its UNIX reading.
+_PS_THREADS = frozenset({"-L", "-T", "-m", "H", "m"})
+
+
+def _ps_reading_certain(spec: ProgramSpec, seen: list[_Seen]) -> bool:
+    """Can procps' UNIX reading of these flags not fail? (Then it never re-reads them as BSD.)
+
+    It fails on a value it cannot use (a user or group that does not exist, `-gx`) and on
+    thread flags that conflict; a value that the BSD reading parses the same way
+    (``reparse_safe``: formats, sort keys, pid lists) fails there too, so it is not a risk.
+    """
+    if sum(s.flag.name in _PS_THREADS for s in seen) > 1:
+        return False
+    return all(s.value is None or s.flag.name in spec.reparse_safe for s in seen)
+
+
+def _ps_bsd_reading(res: ParsedArgs, program: str, spec: ProgramSpec, args: tuple[Word, ...]) -> None:
+    """procps re-reads the whole command line as BSD options when its UNIX reading fails:
+    `ps -ef -gx` becomes `ps ef gx`, and BSD `e` prints every process's environment."""
+    bsd = tuple(
+        Word(w.text[1:], escape(w.text[1:])) if w.literal and w.text[:1] == "-" and w.text[1:2] not in ("-", "") else w
+        for w in args
+    )
+    alt = parse_args(program, spec, bsd, reread=False)
+    for problem in alt.problems:
+        if problem not in res.problems:
+            res.problems.append(f"read as BSD options, as procps does when its UNIX reading fails: {problem}")
 
 
 def _check_flags(res: ParsedArgs, visited: list[ProgramSpec], seen: list[_Seen], operands: list[Word]) -> None:

@@ -117,6 +117,10 @@ class ProgramSpec(_Frozen):
         default="deny",
         description="a word that is not made of listed flags is denied, or is an operand (bash's echo)",
     )
+    reparse_safe: tuple[str, ...] = Field(
+        default=(),
+        description="ps family: value flags whose value the BSD re-reading parses the same way (formats, pids)",
+    )
     bounded_by: tuple[str, ...] = Field(
         default=(), description="flags that bound how much it reads (head -c N), so endless inputs end"
     )

@@ -251,3 +251,18 @@ def test_greedy_optional_value() -> None:
     res = parse(spec, "-n", "--vacuum-size=1M")
     assert res.problems == ["flag `--vacuum-size` is not allowed"]
     assert [u.what for u in parse(spec, "-n", "x").uses] == ["operand"]
+
+
+def test_ps_bsd_rereading_when_the_unix_reading_may_fail() -> None:
+    spec = ProgramSpec(family="ps", flags=("-e", "-f", "-g=", "-o=", "f", "g", "x", "o="), deny_flags=("e",),
+                       reparse_safe=("-o", "o"))
+    assert parse(spec, "-ef", name="ps").problems == []  # switches only: the UNIX reading cannot fail
+    assert parse(spec, "-ef", "-o", "pid", name="ps").problems == []  # a format fails the BSD reading too
+    res = parse(spec, "-ef", "-gx", name="ps")  # no group x: procps reads `e f g x`
+    assert res.problems == ["read as BSD options, as procps does when its UNIX reading fails: flag `e` is not allowed"]
+
+
+def test_iproute2_options_only_before_the_object() -> None:
+    res = parse(IP, "-br", "link", "-4", name="ip")
+    assert res.flags == ["-brief"]
+    assert "subcommand `ip link -4` is not allowed" in res.problems
