@@ -241,6 +241,11 @@ def check_program(name: str, spec: ProgramSpec) -> tuple[int, list[Mismatch], li
                 for sub_path, _ in subs_of_top[1:]:
                     cands += _lookup(name, family, d.name, [real_options(name, sub_path) or ()])
             if not cands:
+                if d.denied:
+                    # A denied flag the program does not have is refused either way (a denied
+                    # grep option that zgrep rejects, a diff option git log lacks): a note, not a leak.
+                    notes.append(f"{where} {d.name}: denied, and not an option of this version")
+                    continue
                 bad.append(Mismatch(where, d.name, d.arity, "no such option"))
                 continue
             if d.denied:
