@@ -17,7 +17,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
 
 from sshwall.oracle.mutate import (
     DANGEROUS_VALUES,
@@ -29,6 +28,7 @@ from sshwall.oracle.mutate import (
     run_mutations,
 )
 from sshwall.policy import load_policy
+from tests.oracle.oracle_support import require_oracle
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_PATH = Path(os.environ.get("SSHWALL_ORACLE_POLICY", REPO / "rules" / "readonly-ops.yaml"))
@@ -38,20 +38,9 @@ SEED = int(os.environ.get("SSHWALL_ORACLE_SEED", "0"))
 POLICY = load_policy(POLICY_PATH)
 
 
-def _oracle_or_skip() -> None:
-    from sshwall.oracle import unavailable
-
-    reason = unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and the oracle is unavailable: {reason}", pytrace=False)
-    pytest.skip(f"oracle unavailable: {reason}")
-
-
 def test_allowed_mutations_are_harmless(oracle_report: list[str]) -> None:
     """Zero violations over the quick pass."""
-    _oracle_or_skip()
+    require_oracle()
     from sshwall.oracle import Oracle
 
     start = time.monotonic()
