@@ -86,7 +86,8 @@ DENY = [
     "cat /proc/self/root/etc/shadow", "cat /proc/1/task/1/environ", "grep -r password /etc", "grep -R x /",
     "grep -r x ~", "grep -rl BEGIN /home", "sort /etc/shadow", "wc -c /etc/shadow", "sha256sum /etc/shadow",
     "cut -d: -f2 /etc/shadow", "uniq /etc/gshadow", "tail -n 1 /etc/sudoers", "head /etc/sudoers.d/90-cloud",
-    "cat < /etc/shadow", "grep root < /etc/shadow", "cat /root/.aws/credentials", "cat ~/.kube/config",
+    "cat < /etc/shadow", "grep root < /etc/shadow", "wc -c < /dev/zero", "cat < /dev/tcp/10.0.0.1/80",
+    "sort < ~/.bash_history", "cat <> /etc/passwd", "cat /root/.aws/credentials", "cat ~/.kube/config",
     "cat /home/u/.git-credentials", "cat ~/.netrc", "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
     "cat /etc/ssh/ssh_host_ed25519_key", "cat /etc/ssl/private/server.key", "zcat /root/.ssh/id_rsa.gz",
     "head -c 512 /dev/sda", "cat /dev/mem", "grep -f /etc/shadow /etc/hosts", "cat ~root/.ssh/id_rsa",
@@ -155,6 +156,7 @@ ALLOW = [
     "kubectl get events --sort-by=.lastTimestamp", "kubectl get pods -l app=secret-rotator",
     "git log -5", "git log --oneline --graph", "git show HEAD --stat", "git branch -a",
     "sed 's/a/b/' /etc/hosts",  # without -n sed prints every line: a read, not a write
+    "tr -s ' ' < /etc/hostname", "wc -l < /var/log/syslog",  # `<` is a read, checked as one
     "git rev-parse HEAD", "git status -s", "git diff --cached", "git -C /srv/app log -p -1",
     "sed -n '10,20p' /etc/hosts", "sed -n '/error/p' /var/log/syslog", "sed -n '$p' /var/log/syslog",
     "awk -F: '{print $1}' /etc/passwd", "awk 'NR>1 {print $2}' /tmp/x", "awk '$9 >= 500' /var/log/nginx/access.log",
