@@ -384,6 +384,9 @@ CORRECTIONS: dict[str, dict[str, Arity]] = {
     "ss": {"-N": "required", "--net": "required"},
     # `ps --help all`: "k, --sort" shows no <spec>; `ps --sort pid` and `ps k pid` take it.
     "ps": {"k": "required", "--sort": "required", "--help": "optional"},
+    # cron's `crontab -h` prints "-u user" on its own line after the usage; the parser takes
+    # the usage line: `crontab -u root -l` lists root's table (cron 3.0pl1 getopt "u:lerin").
+    "crontab": {"-u": "required"},
     # find --help: "-regextype" is printed without its argument; find(1): "-regextype type".
     "find": {"-regextype": "required"},
     # `dmesg -Lnever -k` runs, `dmesg -L never` is "bad usage": getopt "L::", as --color[=].
