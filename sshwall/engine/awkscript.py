@@ -133,7 +133,8 @@ def _mawk_regex_end(text: str, i: int) -> int | None:
     return None
 
 
-def _plain_regex_end(text: str, i: int) -> int | None:
+def _closing(text: str, i: int, closer: str) -> int | None:
+    """Index after the first unescaped ``closer`` from ``i`` on the same line, or None."""
     n = len(text)
     while i < n:
         c = text[i]
@@ -143,25 +144,21 @@ def _plain_regex_end(text: str, i: int) -> int | None:
         if c == "\n":
             return None
         i += 1
-        if c == "/":
+        if c == closer:
             return i
     return None
 
 
+def _plain_regex_end(text: str, i: int) -> int | None:
+    return _closing(text, i, "/")
+
+
 def _string_end(text: str, i: int) -> int:
     """Index after the ``"`` closing a string whose body starts at ``i``."""
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "\n":
-            break
-        i += 1
-        if c == '"':
-            return i
-    raise _Infeasible("unterminated string")
+    end = _closing(text, i, '"')
+    if end is None:
+        raise _Infeasible("unterminated string")
+    return end
 
 
 def _number_end(text: str, i: int) -> int:
