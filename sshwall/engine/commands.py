@@ -266,15 +266,17 @@ class _Checker:
         return None
 
     def protected_hit(self, segs: Segments, recursive: bool) -> str | None:
-        if any(covered(segs, e) for e in self.exceptions.segments.values()):
-            return None
         # Name the pattern that matches without guessing the unknown folder ('~', cwd), if any:
         # with the folder a literal name, that is the fast literal lookup.
+        hit = None
         if segs[:1] == (ANY,):
-            known = self.protected.first((_UNKNOWN_FOLDER,) + segs[1:], recursive)
-            if known is not None:
-                return known
-        return self.protected.first(segs, recursive)
+            hit = self.protected.first((_UNKNOWN_FOLDER,) + segs[1:], recursive)
+        if hit is None:
+            hit = self.protected.first(segs, recursive)
+        # Exceptions only matter for a hit (most paths have none, and are not tried against them).
+        if hit is None or any(covered(segs, e) for e in self.exceptions.segments.values()):
+            return None
+        return hit
 
     def writable_ok(self, segs: Segments) -> bool:
         return is_literal_path(segs) and bool(self.writable.direct.matches(segs))
