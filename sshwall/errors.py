@@ -45,3 +45,9 @@ class UpstreamDied(UpstreamError):
 
 class TargetError(SshwallError):
     """An SSH target could not be reached or verified."""
+
+
+class AuditError(SshwallError):
+    """The audit log could not be opened, read or written (disk full, file immutable, removed
+    and not re-creatable...), or was asked for a malformed record. A call whose decision record
+    raised this was not audited: the firewall denies it (rule ``audit.unavailable``)."""

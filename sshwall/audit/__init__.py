@@ -8,15 +8,24 @@ forwards a call; ``verify(path)`` checks the chain; ``tail(path)`` shows recent 
 from __future__ import annotations
 
 from sshwall.audit.events import decision_event, notice_event, outcome_event
-from sshwall.audit.log import AuditError, AuditLog
+from sshwall.audit.log import REOPENED, AuditLog
 from sshwall.audit.record import GENESIS, AuditRecord, record_hash
-from sshwall.audit.redact import REDACTED, JsonValue, redact, sanitize, secret_argument_names
+from sshwall.audit.redact import (
+    REDACTED,
+    JsonValue,
+    redact,
+    sanitize,
+    secret_argument_names,
+)
+from sshwall.audit.series import rotated_series
 from sshwall.audit.tail import follow, format_record, tail
-from sshwall.audit.verify import VerifyReport, verify
+from sshwall.audit.verify import VerifyReport, verify, verify_series
+from sshwall.errors import AuditError
 
 __all__ = [
     "GENESIS",
     "REDACTED",
+    "REOPENED",
     "AuditError",
     "AuditLog",
     "AuditRecord",
@@ -29,8 +38,10 @@ __all__ = [
     "outcome_event",
     "record_hash",
     "redact",
+    "rotated_series",
     "sanitize",
     "secret_argument_names",
     "tail",
     "verify",
+    "verify_series",
 ]

@@ -1,4 +1,4 @@
-"""``sshwall audit verify FILE`` and ``sshwall audit tail FILE [-n N] [--follow]``.
+"""``sshwall audit verify FILE... [--series] [--head]`` and ``sshwall audit tail FILE [-n N] [--follow]``.
 
 Exit codes: 0 the chain is intact (or the tail was shown), 1 the chain is broken, 2 bad usage or
 a file that cannot be read.
@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from sshwall.audit.log import AuditError
+from sshwall.audit.series import rotated_series
 from sshwall.audit.tail import follow, tail
-from sshwall.audit.verify import verify
+from sshwall.audit.verify import verify_series
+from sshwall.errors import AuditError
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2
 
@@ -33,7 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sshwall audit", description="Check or read an sshwall audit log.")
     sub = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
     check = sub.add_parser("verify", help="check the hash chain; report the first broken or missing record")
-    check.add_argument("file", type=Path)
+    check.add_argument("file", type=Path, nargs="+",
+                       help="the log; several files (oldest first) are checked as one chain")
+    check.add_argument("--series", action="store_true",
+                       help="FILE is the current log: also check its rotated files (FILE.N, FILE-DATE, .gz), oldest first")
     check.add_argument("--head", action="store_true", help="also print the hash of the last record")
     show = sub.add_parser("tail", help="show recent records readably")
     show.add_argument("file", type=Path)
@@ -55,8 +59,23 @@ def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) 
     except SystemExit as done:  # --help
         return int(done.code or 0)
     try:
+        return _run(args, out, err)
+    except _Usage as usage:
+        print(usage, file=err)
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
         if args.action == "verify":
-            report = verify(args.file)
+            files: list[Path] = list(args.file)
+            if args.series:
+                if len(files) != 1:
+                    raise _Usage("sshwall audit verify: error: --series takes one FILE, the current log")
+                files = rotated_series(files[0])
+                if len(files) > 1:
+                    print("checking " + " ".join(str(f) for f in files), file=err)
+            report = verify_series(files)
             print(report, file=out)
             if args.head and report.head:
                 print(f"head: {report.head}", file=out)

@@ -12,9 +12,9 @@ Three kinds of record:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from sshwall.audit.redact import redact
+from sshwall.audit.redact import NOT_AN_OBJECT, JsonValue, sanitize_fields
 from sshwall.errors import UsageError
 
 PENDING = "pending"
@@ -25,6 +25,11 @@ OUTCOMES = ("ok", "tool-error", "error", "timeout", "upstream-died", "cancelled"
 
 def _text(value: object) -> str:
     return str(getattr(value, "value", value))  # a Decision enum, or its string
+
+
+def _as_object(arguments: object) -> object:
+    """Arguments that are not a JSON object (malformed input) are kept under ``NOT_AN_OBJECT``."""
+    return arguments if isinstance(arguments, Mapping) else {NOT_AN_OBJECT: arguments}
 
 
 def decision_event(
@@ -39,24 +44,31 @@ def decision_event(
     upstream: str | None = None,
     secret_names: Iterable[str] = (),
     request_id: str | int | None = None,
-) -> dict[str, object]:
-    """The event of one decision. ``arguments`` are redacted here (with ``secret_names`` and the
-    key patterns); ``latency_ms`` is the time sshwall took to decide; ``decision`` may be a
+    forwarded: object = None,
+) -> dict[str, JsonValue]:
+    """The event of one decision, redacted here: ``arguments`` with ``secret_names``, the key
+    patterns and the text rules, and every secret found there also scrubbed from ``reasons``
+    and the other fields (see ``sshwall.audit.redact``); ``latency_ms`` is the time sshwall took to decide; ``decision`` may be a
     ``Decision`` or its value. ``upstream`` defaults from the decision (see the module doc).
+    ``forwarded``: the arguments as sshwall forwards them, when it changed them (a default
+    interval, its run-time wrapper around a scheduled command); the decision was made on
+    ``arguments``. Redacted the same way; absent when nothing changed.
     """
     verdict = _text(decision)
-    return {
+    extra: dict[str, object] = {} if forwarded is None else {"forwarded": _as_object(forwarded)}
+    return sanitize_fields({
         "kind": "decision",
         "identity": identity,
         "request_id": request_id,
         "tool": tool,
-        "arguments": redact(arguments, secret_names),
+        "arguments": _as_object(arguments),
         "decision": verdict,
         "rules": list(rules),
         "reasons": list(reasons),
         "latency_ms": None if latency_ms is None else round(latency_ms, 3),
         "upstream": upstream or (PENDING if verdict == "allow" else NOT_FORWARDED),
-    }
+        **extra,
+    }, secret_names)
 
 
 def outcome_event(

@@ -1,11 +1,16 @@
 """Redaction: what an audit record may say about a call's arguments.
 
-Passwords, private keys and passphrases never reach the audit log. Two nets catch them:
+Passwords, private keys, passphrases and tokens never reach the audit log. Four nets catch them:
 
-1. the arguments the tool profile marks ``kind: secret`` (``secret_argument_names``), and
+1. the arguments the tool profile marks ``kind: secret`` (``secret_argument_names``),
 2. defensively, any key whose name looks like a secret (``password``, ``passphrase``,
    ``privateKey``, ``token``, ``apiKey``...), at any depth, plus PEM private-key blocks inside
-   any string (a key pasted into a command).
+   any string (a key pasted into a command),
+3. secrets *inside* any string, a command line or free text (``name``, ``tags``): programs'
+   secret flags (``sshpass -p``, ``mysql -p``, ``curl -u``...), URL user info, secret-named
+   assignments and headers, known token formats (``sshwall.audit.textsecrets``), and
+4. every secret found by 1-3 is also scrubbed from the record's other fields (a reason or a
+   detail that quotes the command), when it is at least ``MIN_SCRUB`` characters long.
 
 The same walk turns whatever it is given into plain JSON values that always serialise (lone
 surrogates, NaN, huge integers, sets, bytes, objects), and bounds the size: strings over
@@ -22,18 +27,21 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
+from sshwall.audit.textsecrets import REDACTED, redact_text
+
 if TYPE_CHECKING:
     from sshwall.profiles import ToolProfile
 
 JsonValue: TypeAlias = bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"] | None
 """A value ``json.dumps`` accepts as is."""
 
-REDACTED = "[redacted]"
 MAX_STRING = 4096  # characters of one string value, marker included
 MAX_KEY = 256  # characters of one mapping key
 MAX_ITEMS = 256  # entries of one list or mapping
 MAX_DEPTH = 32  # nesting levels
 BUDGET = 65536  # rough characters of one sanitised value, all nested parts together
+MIN_SCRUB = 4  # shorter secrets are not scrubbed from other fields: they would wreck the text
+_WINDOW = 1024  # characters past the cut that text redaction still reads (a secret straddling it)
 NOT_AN_OBJECT = "(not an object)"
 """The key under which ``redact`` keeps arguments that are not a JSON object."""
 
@@ -75,9 +83,10 @@ def _clean_text(text: str) -> str:
 class _Walker:
     """One sanitising walk with its own size budget."""
 
-    def __init__(self, secret_names: frozenset[str]) -> None:
+    def __init__(self, secret_names: frozenset[str], found: set[str] | None = None) -> None:
         self.secret_names = secret_names
         self.budget = BUDGET
+        self.found: set[str] = set() if found is None else found
 
     def secret(self, key: str, value: object) -> bool:
         if value is None:
@@ -88,7 +97,15 @@ class _Walker:
         return not isinstance(value, bool) and is_secret_key(key)
 
     def text(self, text: str) -> str:
-        out = clip(_clean_text(text), max(min(MAX_STRING, self.budget), 64))
+        limit = max(min(MAX_STRING, self.budget), 64)
+        text = _clean_text(text)
+        if len(text) > limit + _WINDOW:
+            head, found = redact_text(text[: limit + _WINDOW])
+            text = head + text[limit + _WINDOW:]
+        else:
+            text, found = redact_text(text)
+        self.found.update(found)
+        out = clip(text, limit)
         self.budget -= len(out) + 2
         return out
 
@@ -130,7 +147,12 @@ class _Walker:
                 break
             key = clip(_clean_text(str(raw_key)), MAX_KEY)
             self.budget -= len(key) + 4
-            out[key] = REDACTED if self.secret(key, item) else self.value(item, depth + 1)
+            if self.secret(key, item):
+                out[key] = REDACTED
+                if isinstance(item, str):
+                    self.found.add(item)
+            else:
+                out[key] = self.value(item, depth + 1)
         return out
 
     def sequence(self, items: list[object], depth: int) -> list[JsonValue]:
@@ -144,19 +166,42 @@ class _Walker:
         return out
 
 
+def _scrub(value: JsonValue, secrets: list[str]) -> JsonValue:
+    """``value`` with every occurrence of ``secrets`` (longest first) in its strings redacted."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, list):
+        return [_scrub(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub(item, secrets) for key, item in value.items()}
+    return value
+
+
+def _scrub_list(found: set[str]) -> list[str]:
+    return sorted((s for s in found if len(s) >= MIN_SCRUB and s.strip() and s != REDACTED), key=len, reverse=True)
+
+
 def sanitize(value: object, secret_names: Iterable[str] = ()) -> JsonValue:
-    """``value`` as bounded plain JSON, with secrets (named or by key pattern) redacted."""
-    return _Walker(frozenset(n.lower() for n in secret_names)).value(value, 0)
+    """``value`` as bounded plain JSON, with secrets (named, by key pattern, in text) redacted."""
+    walker = _Walker(frozenset(n.lower() for n in secret_names))
+    out = walker.value(value, 0)
+    secrets = _scrub_list(walker.found)
+    return _scrub(out, secrets) if secrets else out
 
 
 def sanitize_fields(event: Mapping[str, object], secret_names: Iterable[str] = ()) -> dict[str, JsonValue]:
     """A record's fields as bounded plain JSON: each top-level field has its own size budget,
     so a huge ``arguments`` can never crowd out ``decision`` or ``rules``."""
     names = frozenset(n.lower() for n in secret_names)
+    found: set[str] = set()
     out: dict[str, JsonValue] = {}
     for key, value in event.items():
-        out.update(_Walker(names).mapping({key: value}, 0))
-    return out
+        out.update(_Walker(names, found).mapping({key: value}, 0))
+    secrets = _scrub_list(found)
+    return {key: _scrub(value, secrets) for key, value in out.items()} if secrets else out
 
 
 def redact(arguments: object, secret_names: Iterable[str] = ()) -> dict[str, JsonValue]:
@@ -169,8 +214,11 @@ def redact(arguments: object, secret_names: Iterable[str] = ()) -> dict[str, Jso
     """
     walker = _Walker(frozenset(n.lower() for n in secret_names))
     if isinstance(arguments, Mapping):
-        return walker.mapping(arguments, 0)
-    return {NOT_AN_OBJECT: walker.value(arguments, 1)}
+        out: dict[str, JsonValue] = walker.mapping(arguments, 0)
+    else:
+        out = {NOT_AN_OBJECT: walker.value(arguments, 1)}
+    secrets = _scrub_list(walker.found)
+    return {key: _scrub(value, secrets) for key, value in out.items()} if secrets else out
 
 
 def secret_argument_names(profile_tool: ToolProfile | None) -> set[str]:

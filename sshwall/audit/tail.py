@@ -15,9 +15,9 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 
-from sshwall.audit.log import AuditError
 from sshwall.audit.record import AuditRecord, parse_line
 from sshwall.audit.redact import JsonValue
+from sshwall.errors import AuditError
 
 SUMMARY_WIDTH = 80
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -113,6 +113,15 @@ def tail(path: str | os.PathLike[str], n: int = 10) -> list[str]:
         os.close(fd)
 
 
+def _replaced(path: str | os.PathLike[str], fd: int) -> bool:
+    """Whether ``path`` now names a file other than the open ``fd`` (False if it names none)."""
+    try:
+        now, mine = os.stat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (now.st_ino, now.st_dev) != (mine.st_ino, mine.st_dev)
+
+
 def follow(
     path: str | os.PathLike[str],
     n: int = 10,
@@ -122,8 +131,10 @@ def follow(
 ) -> Iterator[str]:
     """The last ``n`` records, then each record as it is appended (``tail -f``), until ``stop()``.
 
-    Only complete lines are shown; if the file shrinks (replaced or truncated), it is read again
-    from its start.
+    Only complete lines are shown; if the file shrinks (truncated), it is read again from its
+    start; once the file was read to its end and the path names another file (rotated by
+    rename, or deleted and created again), the new file is followed from its start
+    (``tail -F``).
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -138,6 +149,15 @@ def follow(
             if size < offset:
                 offset, partial = 0, b""
             if size == offset:
+                if _replaced(path, fd):
+                    try:
+                        new = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                    except OSError:  # gone again: keep waiting
+                        new = -1
+                    if new >= 0:
+                        os.close(fd)
+                        fd, offset, partial = new, 0, b""
+                        continue
                 time.sleep(interval)
                 continue
             chunk = os.pread(fd, size - offset, offset)

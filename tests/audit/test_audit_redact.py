@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.audit import REDACTED, AuditLog, decision_event, redact, sanitize, secret_argument_names, verify
+from sshwall.audit import (
+    REDACTED,
+    AuditLog,
+    decision_event,
+    redact,
+    sanitize,
+    secret_argument_names,
+    verify,
+)
 from sshwall.audit.redact import MAX_ITEMS, MAX_STRING, NOT_AN_OBJECT, clip
 from sshwall.policy.load import load_profile
 
@@ -123,4 +131,4 @@ def test_size_is_bounded_for_hostile_shapes() -> None:
 def test_arguments_that_are_not_an_object() -> None:
     assert redact(["a", 1]) == {NOT_AN_OBJECT: ["a", 1]}
     assert redact(None) == {NOT_AN_OBJECT: None}
-    assert redact("password=x") == {NOT_AN_OBJECT: "password=x"}
+    assert redact("password=x") == {NOT_AN_OBJECT: "password=[redacted]"}  # text rules still apply
