@@ -524,6 +524,7 @@ EXAMPLES: dict[FindingKind, str] = {
     FindingKind.WRAPPER_SYNTAX: "sudo -Z ls",
     FindingKind.EVALUATED_WORD: "test -v 'a[$(id)]'",
     FindingKind.SHELL_CODE: "trap id EXIT",
+    FindingKind.LOOP: "for f in $(ls); do cat $f; done",
 }
 
 
