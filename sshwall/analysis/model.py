@@ -33,6 +33,9 @@ class FindingKind(str, Enum):
     # A bash builtin that runs a command string, a file or a shared object, or that changes
     # what later words mean (trap, eval, source, enable -f, hash -p, alias, declare -n, ...).
     SHELL_CODE = "shell-code"
+    # A `for` loop sshwall cannot unroll: a word list that is not literal, a loop variable
+    # reassigned in the body or unsafe to assign, an operation on it, or too many values.
+    LOOP = "loop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,8 @@ class Word:
     path rules can reason about every path the word could match. ``dynamic`` words contain a
     parameter expansion or a substitution: their value is not known before they run; ``split``
     ones hold such an expansion unquoted, so bash splits and globs its value into any number of
-    words.
+    words. ``home`` words start with ``$HOME`` (or ``${HOME}``), their only expansion: their
+    value is the home folder followed by ``pattern[1:]``.
     """
 
     text: str
@@ -68,11 +72,30 @@ class Word:
     brace: bool = False
     tilde: bool = False
     split: bool = False
+    home: bool = False
 
     @property
     def literal(self) -> bool:
         """True when the word's value is exactly ``text`` whatever the shell does."""
         return not (self.dynamic or self.glob or self.brace or self.tilde)
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    """Where a command runs, relative to the folder its script started in.
+
+    ``paths`` holds every possibility: the ``cd`` operands that ran before the command, in
+    order (an empty tuple: the start folder itself; None stands for ``cd`` alone, the home).
+    ``known`` is false when the script changed folder in a way sshwall does not follow
+    (``cd -``, a ``cd`` inside a loop, ``env -C``, ``find -execdir``): the command may then run
+    anywhere. See ``sshwall.analysis.folders``.
+    """
+
+    paths: frozenset[tuple[Word | None, ...]] = frozenset({()})
+    known: bool = True
+
+
+_START = Folder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +108,7 @@ class Redirect:
     op: str
     fd: int | None
     target: Word | int | str | None
+    folder: Folder = _START  # where the shell opens it (a compound's redirect: where the compound starts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +137,7 @@ class SimpleCommand:
     ``extra_args`` is true when the program receives arguments sshwall cannot see (``xargs``).
     ``sets`` names the shell variables a bash builtin assigns by name (``printf -v NAME``,
     ``read NAME``, ``declare NAME=...``): assignments the policy may want to judge like
-    ``NAME=value`` prefixes.
+    ``NAME=value`` prefixes. ``folder`` is where it runs, relative to where the script started.
     """
 
     argv: tuple[Word, ...]
@@ -123,6 +147,7 @@ class SimpleCommand:
     context: tuple[str, ...] = ()
     extra_args: bool = False
     sets: tuple[str, ...] = ()
+    folder: Folder = _START
 
     @property
     def name(self) -> str:
@@ -137,6 +162,8 @@ class Analysis:
     ``operators`` holds the list/pipe operators used (pipe, and, or, sequence, background);
     ``constructs`` the compound structures (subshell, group, if, for, while, until, function,
     negation); ``substitutions`` the kinds used (command, process, parameter, arithmetic).
+    A ``for`` without a finding was unrolled: its body's commands stand in ``commands`` once per
+    value, the loop variable replaced (``sshwall.analysis.unroll``).
     A non-empty ``findings`` means the input must be denied.
     """
 

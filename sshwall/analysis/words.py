@@ -49,6 +49,8 @@ class _Builder:
     brace: bool = False
     tilde: bool = False
     split: bool = False
+    expansions: int = 0
+    home_first: bool = False  # the word starts with `$HOME` / `${HOME}`
 
     def literal(self, ch: str) -> None:
         self.text.append(ch)
@@ -62,6 +64,7 @@ class _Builder:
         # An expansion's value is unknown: it may be any text, so as a pattern it is '*'.
         self.dynamic = True
         self.split = self.split or not quoted
+        self.expansions += 1
         self.text.append(raw)
         self.pattern.append("*")
 
@@ -161,6 +164,8 @@ def _dollar(raw: str, i: int, b: _Builder, quoted: bool) -> int:
     else:
         b.literal("$")
         return i + 1
+    if not b.text and raw[i:end] in ("$HOME", "${HOME}"):
+        b.home_first = True
     b.expansion(raw[i:end], quoted)
     return end
 
@@ -228,6 +233,7 @@ def scan_word(raw: str) -> Word:
         brace=b.brace,
         tilde=b.tilde,
         split=b.split,
+        home=b.home_first and b.expansions == 1,
     )
 
 

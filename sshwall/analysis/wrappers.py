@@ -17,6 +17,15 @@ MAX_WRAPPERS = 16
 # sudo -s / -i join the command's words into one string for `$SHELL -c`, escaping every
 # character with a backslash except letters, digits, `_`, `-` and `$`.
 SUDO_SHELL_OPTIONS = frozenset({"-s", "--shell", "-i", "--login"})
+# Options after which the wrapped command runs in another folder than the shell's (sudo -i
+# starts a login shell in the target user's home); chroot always does (its root is another).
+MOVES_FOLDER: dict[str, frozenset[str]] = {
+    "sudo": frozenset({"-D", "--chdir", "-i", "--login"}),
+    "env": frozenset({"-C", "--chdir"}),
+}
+ALWAYS_MOVES = frozenset({"chroot"})
+# A login or interactive shell reads startup files, which may change folder.
+_SHELL_STARTUP_LONG = frozenset({"--login", "--rcfile", "--init-file", "--interactive"})
 
 
 class WrapperError(ValueError):
@@ -109,6 +118,7 @@ class Unwrapped:
     script: Word | None = None
     extra_args: bool = False
     shell_args: tuple[Word, ...] = field(default=())
+    moves: bool = False  # the command runs in another folder (env -C, sudo -D, chroot, bash -l)
 
 
 def basename(word: Word) -> str:
@@ -172,6 +182,7 @@ def _assignment(word: Word) -> tuple[str, Word] | None:
 def _shell(name: str, argv: tuple[Word, ...]) -> Unwrapped | None:
     """``sh -c SCRIPT [ARG0 ARGS...]``: the script to re-parse; None without ``-c``."""
     has_c = False
+    startup = False
     i = 1
     while i < len(argv):
         t = argv[i].text
@@ -181,6 +192,7 @@ def _shell(name: str, argv: tuple[Word, ...]) -> Unwrapped | None:
             i += 1
             break
         if t.startswith("--"):
+            startup = startup or t in _SHELL_STARTUP_LONG
             if t in ("--rcfile", "--init-file"):
                 i += 1
             i += 1
@@ -188,6 +200,7 @@ def _shell(name: str, argv: tuple[Word, ...]) -> Unwrapped | None:
         if t[:1] in "-+" and len(t) > 1:
             letters = t[1:]
             has_c = has_c or (t[0] == "-" and "c" in letters)
+            startup = startup or (t[0] == "-" and bool(set(letters) & {"l", "i"}))
             if letters[-1] in "oO":
                 i += 1
             i += 1
@@ -198,7 +211,7 @@ def _shell(name: str, argv: tuple[Word, ...]) -> Unwrapped | None:
     if i >= len(argv):
         raise WrapperError(f"{name} -c without a command string")
     return Unwrapped(
-        wrapper=WrapperUse(argv[:i]), script=argv[i], shell_args=argv[i + 1 :]
+        wrapper=WrapperUse(argv[:i]), script=argv[i], shell_args=argv[i + 1 :], moves=startup
     )
 
 
@@ -253,6 +266,7 @@ def unwrap_once(argv: tuple[Word, ...]) -> Unwrapped | None:
         argv=argv[i:],
         assignments=tuple(assignments),
         extra_args=g.extra_args,
+        moves=name in ALWAYS_MOVES or bool(seen & MOVES_FOLDER.get(name, frozenset())),
     )
 
 

@@ -10,20 +10,23 @@ import re
 from urllib.parse import urlsplit
 
 from sshwall.analysis import Analysis, Redirect, SimpleCommand, Word, expand_braces
-from sshwall.engine.argspec import Use, check_value, parse_args
+from sshwall.engine.argspec import Endless, Use, check_value, parse_args
 from sshwall.engine.paths import (
     ANY,
     Segments,
     ancestor_prefixes,
     covered,
-    escape,
+    is_literal,
     is_literal_path,
     normalise,
+    overlap,
     PatternSet,
 )
 from sshwall.engine.formats import check_format
+from sshwall.engine.globwitness import fallback, intersect
 from sshwall.engine.scripts import check_awk, check_sed
 from sshwall.engine.verdict import Hit
+from sshwall.engine.workdir import UNKNOWN_PLACES, Places
 from sshwall.policy.model import CommandSet, Decision, ProgramSpec, ValueRule
 
 _OPERATOR_WORDS = {
@@ -33,9 +36,12 @@ _OPERATOR_WORDS = {
     "sequence": "`;` or newline",
     "background": "background `&`",
 }
-_CD = frozenset({"cd", "pushd", "popd"})
 _URL_RULE = ValueRule(kind="url")
 _UNKNOWN_FOLDER = "\\?unknown-folder"  # a literal segment no protected pattern names
+SCHEDULED_ENDLESS = (
+    "scheduled work must end on its own: the upstream starts a run every interval without waiting "
+    "for the previous one and its stop does not end a run in progress, so such runs pile up on the host"
+)
 
 
 class _Paths:
@@ -95,23 +101,15 @@ def compiled(cs: CommandSet) -> _Compiled:
     return made
 
 
-def working_folder(cwd: object, analysis: Analysis) -> Segments | None:
-    """The folder relative paths start from: the tool's cwd, unless the script changes it."""
-    if not isinstance(cwd, str) or not cwd.startswith("/"):
-        return None
-    if any(c.argv and c.argv[0].text in _CD for c in analysis.commands):
-        return None
-    segs = normalise(escape(cwd), None)
-    return segs if is_literal_path(segs) else None
-
-
 class _Checker:
     """Collects hits for one analysis under one command set."""
 
-    def __init__(self, name: str, cs: CommandSet, base: Segments | None) -> None:
+    def __init__(self, name: str, cs: CommandSet, base: Places | Segments | None, scheduled: bool = False) -> None:
         self.name = name
         self.cs = cs
-        self.base = base
+        self.places = base if isinstance(base, Places) else UNKNOWN_PLACES if base is None else Places((base,))
+        self.bases: tuple[Segments | None, ...] = (None,)  # where the command being checked may run
+        self.scheduled = scheduled
         self.hits: list[Hit] = []
         self.compiled = compiled(cs)
         self.protected = self.compiled.protected
@@ -144,7 +142,9 @@ class _Checker:
             if name not in self.cs.assignments:
                 self.deny("assignments", f"variable assignment `{name}=` is not allowed by command set {self.name}")
         for r in cmd.redirects:
+            self.bases = self.places.bases(r.folder)
             self.redirect(r)
+        self.bases = self.places.bases(cmd.folder)
         for wrapper in cmd.wrappers:
             self.program(wrapper.argv, as_wrapper=True, extra=False)
         if cmd.argv:
@@ -171,8 +171,8 @@ class _Checker:
             self.deny("redirects", f"redirect `{r.op} {shown}` ({kind}) is not allowed by command set {self.name}")
         elif use is not None:
             problem = self.use(use, "redirects", None)
-            if problem:
-                self.deny("redirects", problem)
+            if problem and self.counts(problem):
+                self.deny("redirects", self.worded(problem))
 
     def program(self, argv: tuple[Word, ...], as_wrapper: bool, extra: bool) -> None:
         name = self.resolve(argv[0])
@@ -198,8 +198,9 @@ class _Checker:
                 problems.append(problem)
         if extra and any(k in ("read", "write", "url", "script") for k in final.operand_kinds):
             problems.append("operands come from stdin through xargs, where sshwall cannot check them")
+        problems = [p for p in problems if self.counts(p)]
         for problem in problems:
-            self.deny(rule, f"`{' '.join(parsed.path)}`: {problem}")
+            self.deny(rule, f"`{' '.join(parsed.path)}`: {self.worded(problem)}")
         if not problems:
             decision = final.decision if final.decision != Decision.ALLOW else spec.decision
             reason = final.reason or spec.reason or (
@@ -208,6 +209,15 @@ class _Checker:
                 else f"`{' '.join(parsed.path)}` is {decision.value}ed by command set {self.name}"
             )
             self.hits.append(Hit(f"{self.name}.{rule}", decision, reason))
+
+    def counts(self, problem: str) -> bool:
+        """Whether a problem denies: all do, but a command set may accept endless commands
+        (``endless: allow``, for calls under a timeout), never in scheduled work."""
+        return not isinstance(problem, Endless) or self.scheduled or self.cs.endless == "deny"
+
+    def worded(self, problem: str) -> str:
+        """The problem, with why endless commands are refused in scheduled work."""
+        return f"{problem}; {SCHEDULED_ENDLESS}" if isinstance(problem, Endless) and self.scheduled else problem
 
     def resolve(self, word: Word) -> str | None:
         """The program's name; a path must lie in a trusted program folder."""
@@ -245,27 +255,34 @@ class _Checker:
 
     def path(self, use: Use, bounded: bool = False) -> str | None:
         word = use.word
-        if word.dynamic:
+        found = self.places.word_pattern(word)
+        if found is None:
             return f"{use.what} `{word.text}` comes from an expansion, so its path is unknown"
-        alts = expand_braces(word.pattern) if word.brace else (word.pattern,)
+        pattern, tilde = found
+        alts = expand_braces(pattern) if word.brace else (pattern,)
         if alts is None:
             return f"{use.what} `{word.text}` expands to too many paths"
-        for alt in alts:
-            segs = normalise(alt, self.base, tilde=word.tilde)
+        for base, alt in ((b, a) for b in self.bases for a in alts):
+            segs = self.places.resolve(alt, base, tilde)
             if use.kind == "write" and not self.writable_ok(segs):
                 return f"{use.what} `{word.text}` writes outside the writable paths"
             hit = self.protected_hit(segs, use.recursive)
             if hit:
                 verb = "reads from" if use.kind == "read" else "writes to"
                 scope = " (recursively)" if use.recursive else ""
-                return f"{use.what} `{word.text}` {verb} protected path `{hit}`{scope}"
+                protected, example = hit
+                named = f" (the glob can name `{example}`)" if example else ""
+                return f"{use.what} `{word.text}` {verb} protected path `{protected}`{scope}{named}"
             if use.kind == "read" and not bounded:
                 endless = self.compiled.endless.direct.matches(segs)
                 if endless:
-                    return f"{use.what} `{word.text}` reads `{endless[0]}`, which never ends"
+                    return Endless(f"{use.what} `{word.text}` reads `{endless[0]}`, which never ends")
         return None
 
-    def protected_hit(self, segs: Segments, recursive: bool) -> str | None:
+    def protected_hit(self, segs: Segments, recursive: bool) -> tuple[str, str | None] | None:
+        """The protected pattern ``segs`` may name, and for a glob a path both can name."""
+        if not recursive and any(s != ANY and not is_literal(s) for s in segs):
+            return self.glob_hit(segs)
         # Name the pattern that matches without guessing the unknown folder ('~', cwd), if any:
         # with the folder a literal name, that is the fast literal lookup.
         hit = None
@@ -276,7 +293,20 @@ class _Checker:
         # Exceptions only matter for a hit (most paths have none, and are not tried against them).
         if hit is None or any(covered(segs, e) for e in self.exceptions.segments.values()):
             return None
-        return hit
+        return hit, None
+
+    def glob_hit(self, segs: Segments) -> tuple[str, str | None] | None:
+        """A glob operand is a hit only if some path it can name (bash's rules, or its literal
+        text when it names nothing) is protected and no exception covers that path; the
+        shortest such path is the evidence (``globwitness``)."""
+        for form in dict.fromkeys((segs, fallback(segs))):
+            # Only exceptions that may share a path with the word can matter.
+            exceptions = tuple(e for e in self.exceptions.segments.values() if overlap(form, e))
+            for name in self.protected.hits(form, False):
+                found = intersect(form, self.protected.segments[name], exceptions)
+                if found.hit:
+                    return name, found.example
+        return None
 
     def writable_ok(self, segs: Segments) -> bool:
         return is_literal_path(segs) and bool(self.writable.direct.matches(segs))
@@ -304,9 +334,11 @@ def check_url(rule: ValueRule, word: Word, what: str) -> str | None:
     return None
 
 
-def check_commands(name: str, cs: CommandSet, analysis: Analysis, base: Segments | None) -> list[Hit]:
-    """Every hit for ``analysis`` under command set ``name``."""
-    checker = _Checker(name, cs, base)
+def check_commands(name: str, cs: CommandSet, analysis: Analysis, base: Segments | None,
+                   scheduled: bool = False) -> list[Hit]:
+    """Every hit for ``analysis`` under command set ``name``; ``scheduled``: the command is
+    repeated by the upstream (backgroundExecute), where commands that never end are denied."""
+    checker = _Checker(name, cs, base, scheduled)
     checker.structure(analysis)
     for cmd in analysis.commands:
         checker.command(cmd)

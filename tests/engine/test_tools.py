@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, effective_interval, evaluate
+from sshwall.engine.workdir import Workdir
 from sshwall.policy import Policy, load_policy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -317,8 +318,15 @@ def test_oversized_command_is_denied(shipped: Policy) -> None:
 
 
 def test_working_folder_decides_relative_paths(shipped: Policy) -> None:
-    assert run(shipped, "cat config", cwd="/srv").decision == Decision.ALLOW
-    assert run(shipped, "cat .env", cwd="/srv/app").decision == Decision.DENY
+    # The upstream runs `cd CWD >/dev/null 2>&1; COMMAND`: where CWD does not exist the command
+    # runs in the connection's folder, so that one must be known too (docs/working-folder.md).
+    def in_folder(command: str, cwd: str) -> Verdict:
+        call = ToolCall("executeCommand", {"connectionId": "c1", "command": command, "cwd": cwd})
+        return evaluate(shipped, call, workdir=Workdir("/srv", "/root"))
+
+    assert in_folder("cat config", "/srv").decision == Decision.ALLOW
+    assert run(shipped, "cat config", cwd="/srv").decision == Decision.DENY  # the fallback folder is unknown
+    assert in_folder("cat .env", "/srv/app").decision == Decision.DENY
     verdict = run(shipped, "cat id_rsa", cwd="/root/.ssh")
     assert verdict.decision == Decision.DENY
     assert "protected path" in verdict.reasons[0] and "id_rsa" in verdict.reasons[0]
@@ -510,7 +518,8 @@ def test_transfer_denied(custom: Policy, local: str, remote: str, reason: str) -
 
 
 def test_download_paths(custom: Policy) -> None:
-    assert decide(custom, "downloadFile", {"connectionId": "c1", "remotePath": "/var/log/syslog"}).decision == Decision.ALLOW
+    ok = {"connectionId": "c1", "remotePath": "/var/log/syslog", "localPath": "/srv/inbox/syslog"}
+    assert decide(custom, "downloadFile", ok).decision == Decision.ALLOW
     verdict = decide(custom, "downloadFile", {"connectionId": "c1", "remotePath": "/etc/shadow", "localPath": "/srv/inbox/x"})
     assert verdict.decision == Decision.DENY
     assert "remote-path `/etc/shadow`" in verdict.reasons[0]
