@@ -4,7 +4,8 @@ Ids are derived from the target as Mcp Ssh derives them (md5 of ``user@host:port
 target has one id and a second connect to it returns the live connection. A connection stays
 listed after ``disconnect`` (status ``disconnected``) until ``deleteConnection``, as in Mcp Ssh.
 Nothing is written to disk and no secret is kept (except, with ``--emulate-mcp-ssh-rewrites``,
-the connection's password in memory, which that emulation pastes into sudo commands).
+the connection's credentials in memory: that emulation pastes the password into sudo commands,
+types it into terminals, and merges a reconnect's credentials into the old ones, as Mcp Ssh does).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from sshwall.backend.ssh import SshSession
+from sshwall.backend.ssh import Credentials, SshSession
 from sshwall.errors import TargetError, UsageError
 
 Status = Literal["connected", "disconnected", "lost"]
@@ -66,13 +67,13 @@ class ConnectionInfo:
 
 
 class _Entry:
-    __slots__ = ("info", "session", "last_used", "password")
+    __slots__ = ("info", "session", "last_used", "creds")
 
-    def __init__(self, info: ConnectionInfo, session: SshSession, password: str | None) -> None:
+    def __init__(self, info: ConnectionInfo, session: SshSession, creds: Credentials | None) -> None:
         self.info = info
         self.session: SshSession | None = session
         self.last_used = time.time()
-        self.password = password
+        self.creds = creds
 
 
 class ConnectionRegistry:
@@ -83,11 +84,14 @@ class ConnectionRegistry:
         self._entries: dict[str, _Entry] = {}
 
 
-    def add(self, info: ConnectionInfo, session: SshSession, password: str | None = None) -> None:
-        """Register a connection ``connect`` just opened (replacing a closed one of that id)."""
+    def add(self, info: ConnectionInfo, session: SshSession, creds: Credentials | None = None) -> None:
+        """Register a connection ``connect`` just opened (replacing a closed one of that id).
+
+        ``creds`` are kept only for the emulation of Mcp Ssh (None otherwise).
+        """
         with self._lock:
             old = self._entries.get(info.connection_id)
-            self._entries[info.connection_id] = _Entry(info, session, password)
+            self._entries[info.connection_id] = _Entry(info, session, creds)
         if old is not None and old.session is not None:
             old.session.close()
 
@@ -103,7 +107,13 @@ class ConnectionRegistry:
         """The password kept for the rewrite emulation (None unless it is on)."""
         with self._lock:
             entry = self._entries.get(connection_id)
-            return entry.password if entry else None
+            return entry.creds.password if entry and entry.creds else None
+
+    def credentials(self, connection_id: str) -> Credentials | None:
+        """The credentials kept for the emulation (None unless it is on, or the id is unknown)."""
+        with self._lock:
+            entry = self._entries.get(connection_id)
+            return entry.creds if entry else None
 
     def _entry(self, connection_id: str) -> _Entry:
         entry = self._entries.get(connection_id)

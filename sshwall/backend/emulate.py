@@ -1,8 +1,10 @@
 """Opt-in emulation of what the real Mcp Ssh does to commands (``--emulate-mcp-ssh-rewrites``).
 
-The real server pastes a connection's password into sudo commands and runs tmux follow-up
-commands built from a command's text (see ``rules/profiles/mcp-ssh.yaml``). Both are unsafe; the
-built-in backend does neither by default. Tests switch this on to show that an attack through
+The real server pastes a connection's password into sudo commands, runs tmux follow-up
+commands built from a command's text, types the password into a terminal whose output shows
+``Password:``, and merges a reconnect's credentials into those the id had (a password-only
+connect after a key one authenticates with the old key) (see ``rules/profiles/mcp-ssh.yaml``).
+All are unsafe; the built-in backend does none of them by default. Tests switch this on to show that an attack through
 these rewrites is real against an unprotected upstream, and that sshwall stops it. The rules
 applied here are the profile's own description (its ``rewrites``), not a second copy.
 """
@@ -12,8 +14,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from sshwall.backend.ssh import Credentials
 from sshwall.policy.load import load_profile
-from sshwall.profiles import SudoPasswordRewrite, TmuxFollowups
+from sshwall.profiles import SudoPasswordRewrite, TerminalAutoPassword, TmuxFollowups
 
 JS_WHITESPACE = " \t\n\r\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 
@@ -44,3 +47,22 @@ def tmux_precheck(command: str, force: bool | None) -> str | None:
     if match is None or force:
         return None
     return f'tmux list-panes -t {match.group(1)} -F "#{{pane_pid}} #{{pane_current_command}}"'
+
+
+@lru_cache(maxsize=1)
+def terminal_autotype() -> TerminalAutoPassword:
+    """What the real server types into a terminal by itself, and when (the profile's description)."""
+    rewrites = load_profile("mcp-ssh").tools["mcp_ssh_mcp_writeToTerminal"].rewrites
+    return next(r for r in rewrites if isinstance(r, TerminalAutoPassword))
+
+
+def merged_credentials(old: Credentials | None, new: Credentials) -> Credentials:
+    """The credentials the real server connects with when the id is known but not connected.
+
+    It spreads the new config over the old one: the new config always carries ``password``
+    (maybe empty), but ``privateKey``/``passphrase`` only when a key is given, so a
+    password-only connect keeps the old key, and SSH never checks the new password.
+    """
+    if old is None or new.private_key:
+        return new
+    return Credentials(new.username, new.password, old.private_key, old.passphrase)

@@ -11,15 +11,17 @@ import logging
 import shlex
 import time
 
+from anyio import to_thread
+
 from sshwall.backend import replytext
 from sshwall.backend.background import BackgroundStatus, BackgroundTask
 from sshwall.backend.connections import ConnectionInfo
-from sshwall.backend.emulate import sudo_rewrite, tmux_precheck
+from sshwall.backend.emulate import merged_credentials, sudo_rewrite, tmux_precheck
 from sshwall.backend.models import (
     BackgroundArgs, ConnectArgs, ConnectionArgs, ExecuteArgs, NoArgs, ToolResult, failed, listing, ok,
 )
 from sshwall.backend.ssh import Credentials, ExecResult, open_session
-from sshwall.backend.state import BackendState, in_thread
+from sshwall.backend.state import BackendState, cancellable, in_thread
 
 log = logging.getLogger(__name__)
 MAX_TIMER_MS = 2**31 - 1  # Node (the real server) clamps longer timers to 1 ms; refuse them
@@ -74,6 +76,8 @@ async def connect(state: BackendState, args: ConnectArgs) -> ToolResult:
     if live is not None:
         return ok(replytext.connected(replytext.connection_block(live, "connected", live.cwd)), live.as_data())
     creds = Credentials(args.username, args.password, args.private_key, args.passphrase)
+    if state.config.emulate_rewrites:
+        creds = merged_credentials(state.connections.credentials(conn_id), creds)
     session = await in_thread(open_session, args.host, port, creds, state.config.host_keys)
     pwd = await in_thread(session.exec, "pwd", state.config.command_timeout_ms / 1000)
     info = ConnectionInfo(
@@ -81,7 +85,7 @@ async def connect(state: BackendState, args: ConnectArgs) -> ToolResult:
         tuple(args.tags or ()), creds.method, session.host_key_type, session.host_key_fingerprint,
         time.time(), pwd.stdout.strip() or None,
     )
-    state.connections.add(info, session, args.password if state.config.emulate_rewrites else None)
+    state.connections.add(info, session, creds if state.config.emulate_rewrites else None)
     log.info(
         "connected %s: %s@%s:%s auth=%s host key %s", info.connection_id, info.username,
         info.host, info.port, info.auth, info.host_key_fingerprint,
@@ -138,7 +142,7 @@ async def execute_command(state: BackendState, args: ExecuteArgs) -> ToolResult:
     if state.config.emulate_rewrites and (follow := tmux_precheck(args.command, args.force)) is not None:
         await in_thread(session.exec, with_cwd(_as_run(state, args.connection_id, follow), args.cwd), 5.0)
     command = _as_run(state, args.connection_id, args.command)
-    result = await in_thread(session.exec, with_cwd(command, args.cwd), timeout_ms / 1000)
+    result = await cancellable(session.exec, with_cwd(command, args.cwd), timeout_ms / 1000)
     return ok(exec_text(result), exec_data(result))
 
 
@@ -160,30 +164,29 @@ async def background_execute(state: BackendState, args: BackgroundArgs) -> ToolR
     session = state.connections.session(args.connection_id)
     command = _as_run(state, args.connection_id, args.command)
     run = functools.partial(session.exec, with_cwd(command, args.cwd), state.config.command_timeout_ms / 1000)
-    first = await in_thread(run)
-    task = BackgroundTask(args.connection_id, args.command, args.cwd, interval, time.time())
-    status = BackgroundStatus(task, runs=1, last_exit=first.exit_status, last_run_at=time.time())
-    replaced = await in_thread(state.background.start, status, run)
+
+    def first_then_schedule() -> tuple[ExecResult, bool]:
+        first = run()
+        task = BackgroundTask(args.connection_id, args.command, args.cwd, interval, time.time())
+        status = BackgroundStatus(task, runs=1, last_exit=first.exit_status, last_run_at=time.time())
+        return first, state.background.start(status, run)
+
+    # As Mcp Ssh does: the first run is awaited, and the timer starts after it even when the
+    # client stopped waiting (a cancellation abandons the wait, never the run or the timer).
+    first, replaced = await to_thread.run_sync(first_then_schedule, abandon_on_cancel=True)
     log.info("background task on %s every %s ms", args.connection_id, interval)
-    text = (
-        f"Background task started on {args.connection_id}: runs every {interval} ms until "
-        f"stopBackground.{' It replaced the previous task.' if replaced else ''}\n"
-        f"First run:\n{exec_text(first)}"
-    )
+    text = replytext.background_started(args.command, interval, state.connections.info(args.connection_id)[0])
     data = {"connectionId": args.connection_id, "interval": interval, "replaced": replaced}
     return ok(text, data | {"firstRun": exec_data(first)})
 
 
 async def stop_background(state: BackendState, args: ConnectionArgs) -> ToolResult:
     """``stopBackground``."""
-    state.connections.info(args.connection_id)
+    info, _ = state.connections.info(args.connection_id)
     status = await in_thread(state.background.stop, args.connection_id)
     if status is None:
-        return ok(f"No background task on {args.connection_id}.", {"stopped": False})
-    return ok(
-        f"Stopped the background task on {args.connection_id} after {status.runs} run(s).",
-        {"stopped": True, "runs": status.runs},
-    )
+        return ok(replytext.no_background(info), {"stopped": False})
+    return ok(replytext.background_stopped(info), {"stopped": True, "runs": status.runs})
 
 
 async def list_background(state: BackendState, args: NoArgs) -> ToolResult:
@@ -200,7 +203,7 @@ async def list_background(state: BackendState, args: NoArgs) -> ToolResult:
 async def stop_all_background(state: BackendState, args: NoArgs) -> ToolResult:
     """``stopAllBackgroundTasks``."""
     count = await in_thread(state.background.stop_all)
-    return ok(f"Stopped {count} background task(s).", {"stopped": count})
+    return ok(replytext.all_background_stopped(count), {"stopped": count})
 
 
 async def list_active_sessions(state: BackendState, args: NoArgs) -> ToolResult:

@@ -7,6 +7,7 @@ atomically: a failed download never leaves a truncated file behind or clobbers a
 
 from __future__ import annotations
 
+import posixpath
 import secrets
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from sshwall.backend.ssh import SshSession
+from sshwall.profiles.nodepath import node_basename, node_normalize
 from sshwall.errors import SshwallError, UsageError
 
 Direction = Literal["upload", "download"]
@@ -139,6 +141,11 @@ def missing_local_files(paths: list[str]) -> list[str]:
 
 
 def default_download_path(download_dir: Path, remote_path: str) -> str:
-    """Where ``downloadFile`` puts a file when no ``localPath`` is given."""
-    name = Path(remote_path.rstrip("/")).name or "download"
-    return str(download_dir / name)
+    """Where ``downloadFile`` puts a file when no ``localPath`` is given.
+
+    As Mcp Ssh computes it (``path.join(dir, path.basename(remotePath))``, normalised), so the
+    gateway checks the very path written: ``..`` or ``/`` name the folder itself or its parent,
+    and the transfer then fails on a folder instead of landing somewhere else.
+    """
+    joined = f"{download_dir}/{node_basename(remote_path)}"
+    return node_normalize(joined) if joined.startswith("/") else posixpath.normpath(joined)

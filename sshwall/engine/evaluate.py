@@ -12,7 +12,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from sshwall.analysis import Analysis, analyse
-from sshwall.engine.commands import check_commands, working_folder
+from sshwall.engine.autopassword import terminal_problems
+from sshwall.engine.commands import check_commands
 from sshwall.engine.terminal import replay
 from sshwall.engine.paths import escape, is_literal_path, normalise, overlap
 from sshwall.engine.rewrites import (
@@ -20,9 +21,11 @@ from sshwall.engine.rewrites import (
     tmux_problems,
 )
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
+from sshwall.engine.workdir import Workdir, places_for
 from sshwall.policy.durations import format_duration
 from sshwall.policy.model import Decision, PathRules, Policy, ToolRule
-from sshwall.profiles import ArgSpec, SudoPasswordRewrite, TmuxFollowups, ToolProfile
+from sshwall.profiles import ArgSpec, SudoPasswordRewrite, TerminalAutoPassword, TmuxFollowups, ToolProfile
+from sshwall.profiles.nodepath import default_path
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -40,6 +43,11 @@ def type_ok(value: Any, json_type: str) -> bool:
     if isinstance(value, bool) and json_type != "boolean":
         return False
     return isinstance(value, _JSON_TYPES[json_type])
+
+
+def _scheduled(prof: ToolProfile) -> bool:
+    """Whether the upstream repeats this tool's command (it has a schedule or an interval)."""
+    return prof.schedule is not None or bool(prof.args_of_kind("interval"))
 
 
 def effective_interval(policy: Policy, call: ToolCall) -> int | None:
@@ -70,7 +78,10 @@ class _Evaluation:
         command_set: str | None,
         typed: str,
         connection: ConnectionFacts | None,
+        upstream_home: str | None = None,
     ) -> None:
+        self.upstream_home = upstream_home
+        self.workdir: Workdir | None = None  # set by evaluate()
         self.policy = policy
         self.call = call
         self.analyses = analyses
@@ -139,10 +150,18 @@ class _Evaluation:
         if prof.effect == "connect":
             for problem in connect_problems(prof, args, profile_rewrites_password(self.policy.profile.tools)):
                 self.deny(f"{rid}.password-rewrite", problem)
+        for rw in prof.rewrites:
+            if isinstance(rw, TerminalAutoPassword):
+                keys = rule.terminal.allow_control if rule.terminal else ()
+                data = args.get(rw.argument) if rw.argument else None
+                for problem in terminal_problems(rw, self.connection, data, keys, self.typed):
+                    self.deny(f"{rid}.auto-password", problem)
         for name, spec in prof.arguments.items():
             value = args.get(name)
-            if spec.kind == "command" and value is not None:
-                self.command(name, value, rule, args.get("cwd"), prof)
+            if spec.kind == "local-path" and spec.default_path and not value:
+                self.default_local_path(name, spec, args, rule, rid)
+            elif spec.kind == "command" and value is not None:
+                self.command(name, value, rule, args.get(prof.arg_of_role("workdir") or "cwd"), prof)
             elif spec.kind == "terminal-input" and value is not None:
                 self.terminal(value, rule, rid)
             elif spec.kind == "interval":
@@ -152,7 +171,9 @@ class _Evaluation:
             elif spec.kind == "files" and spec.items and isinstance(value, list):
                 for i, item in enumerate(value):
                     for key, item_spec in spec.items.items():
-                        if item_spec.kind in ("remote-path", "local-path") and isinstance(item.get(key), str):
+                        if item_spec.kind == "local-path" and item_spec.default_path and not item.get(key):
+                            self.default_local_path(f"{name}[{i}].{key}", item_spec, item, rule, rid)
+                        elif item_spec.kind in ("remote-path", "local-path") and isinstance(item.get(key), str):
                             self.transfer_path(f"{name}[{i}].{key}", item[key], item_spec.kind, rule, rid)
         if rule.tunnels is not None:
             self.tunnel(prof, rule, rid)
@@ -178,7 +199,7 @@ class _Evaluation:
             self.rewritten_command(sudo, text, set_name, cwd)
             return
         a = self.analyses.get(name) or analyse(text, cs.max_length, cs.max_depth)
-        self.hits.extend(check_commands(set_name, cs, a, working_folder(cwd, a)))
+        self.hits.extend(check_commands(set_name, cs, a, places_for(self.workdir, cwd, a), scheduled=_scheduled(prof)))
 
     def rewritten_command(self, rw: SudoPasswordRewrite, text: str, set_name: str, cwd: Any) -> None:
         """Decide on what the upstream runs on a password connection: the rewritten command."""
@@ -199,7 +220,8 @@ class _Evaluation:
                 self.deny(rid, f"the upstream pipes the connection's password into the first command (`{rw.template}`), "
                                f"and {problem}: it could print the password")
                 break
-        hits = check_commands(set_name, cs, out.analysis, working_folder(cwd, out.analysis))
+        hits = check_commands(set_name, cs, out.analysis, places_for(self.workdir, cwd, out.analysis),
+                              scheduled=_scheduled(self.policy.profile.tools[self.call.name]))
         self.hits.extend(hits)
         if any(h.decision == Decision.DENY for h in hits):
             self.deny(rid, f"decided on what the upstream really runs on this password connection: `{out.command}` "
@@ -233,6 +255,13 @@ class _Evaluation:
             self.deny(f"{rid}.interval", f"interval {given!r} ms must be at least 1 ms (Node runs shorter timers every millisecond)")
         elif value > MAX_INTERVAL_MS:
             self.deny(f"{rid}.interval", f"interval {value} ms is absurdly long")
+        bound = rule.background.run_bound if rule.background is not None else None
+        overlap = prof.schedule.overlap if prof.schedule is not None else True
+        if overlap and bound is not None and 0 < value <= bound:
+            self.deny(f"{rid}.background.run_timeout",
+                      f"interval {format_duration(value)}{missing} is not above the longest a run may last "
+                      f"({format_duration(bound)}: run_timeout + kill_after): the upstream starts a run every "
+                      "interval without waiting for the previous one, so runs would overlap")
         bounds = rule.interval
         if bounds is None or value <= 0:
             return
@@ -255,6 +284,20 @@ class _Evaluation:
                 return
         if rules.allow and not any(overlap(segs, normalise(p, None)) for p in rules.allow):
             self.deny(f"{rid}.paths", f"{kind} `{value}` is not under an allowed path")
+
+    def default_local_path(self, name: str, spec: ArgSpec, siblings: Mapping[str, Any], rule: ToolRule, rid: str) -> None:
+        """A missing local path is the upstream's default one: check that path."""
+        if rule.local_paths is None or spec.default_path is None:
+            return
+        found = default_path(spec.default_path, siblings, self.upstream_home)
+        if found.path is None:
+            self.deny(f"{rid}.paths", f"without `{name}` the upstream writes to `{spec.default_path}` on the gateway's "
+                                      f"machine, and {found.problem}: give `{name}` explicitly")
+            return
+        before = len(self.hits)
+        self.transfer_path(name, found.path, "local-path", rule, rid)
+        if len(self.hits) > before:
+            self.deny(f"{rid}.paths", f"`{found.path}` is where the upstream writes without `{name}` (`{spec.default_path}`)")
 
     def tunnel(self, prof: ToolProfile, rule: ToolRule, rid: str) -> None:
         assert rule.tunnels is not None
@@ -314,6 +357,8 @@ def evaluate(
     command_set: str | None = None,
     typed: str = "",
     connection: ConnectionFacts | None = None,
+    upstream_home: str | None = None,
+    workdir: Workdir | None = None,
 ) -> Verdict:
     """Decide one tool call.
 
@@ -323,12 +368,20 @@ def evaluate(
     ``connection`` what the gateway knows of the call's connection (whether the upstream may
     paste a password into its commands). Without it (``sshwall check``) the connection is taken
     to have no password, as nothing says otherwise; the gateway always passes it.
+    ``upstream_home`` is the upstream process's home folder, where its default local paths
+    lie (``ArgSpec.default_path``); without it a call relying on such a default is denied
+    when local paths have rules.
+    ``workdir`` is what is known of the connection's current folder and the user's home
+    (``sshwall.engine.workdir``): relative paths, ``~`` and ``$HOME`` are resolved against it;
+    without it they may lead anywhere.
     """
     try:
-        return _Evaluation(policy, call, analyses or {}, command_set, typed, connection).run()
+        ev = _Evaluation(policy, call, analyses or {}, command_set, typed, connection, upstream_home)
+        ev.workdir = workdir
+        return ev.run()
     except Exception as err:  # noqa: BLE001 - an engine bug must deny, never allow
         return Verdict.of([Hit("engine.error", Decision.DENY, f"internal error while deciding: {type(err).__name__}: {err}")])
 
 
-__all__ = ["ConnectionFacts", "effective_interval", "evaluate", "number_problem", "type_ok"]
+__all__ = ["ConnectionFacts", "Workdir", "effective_interval", "evaluate", "number_problem", "type_ok"]
 

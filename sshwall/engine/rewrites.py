@@ -55,11 +55,20 @@ _STDIN_PATHS = ("/dev/stdin", "/dev/fd", "/proc/self/fd", "/fd/0", "/dev/tty")
 _MAX_CUTS = 64
 
 
+# A checked password whose fitness as typed terminal input was never worked out (fail closed).
+TERMINAL_UNCHECKED = "the connection's password was not checked as a typed terminal line"
+
+
 @dataclass(frozen=True)
 class ConnectionFacts:
-    """What the gateway knows about the connection a call runs on (from its binding)."""
+    """What the gateway knows about the connection a call runs on (from its binding).
+
+    ``terminal_problem``: why the (checked) password may not be typed into a terminal as a line
+    (see ``sshwall.engine.autopassword``), None when it may.
+    """
 
     password: PasswordState = "unknown"
+    terminal_problem: str | None = TERMINAL_UNCHECKED
 
 
 @dataclass(frozen=True)
@@ -211,7 +220,7 @@ def tmux_problems(rw: TmuxFollowups, text: str, force: Any) -> list[str]:
     The other patterns only change the reply's wording.
     """
     probe = text.replace("\ufeff", " ")  # JavaScript's \s matches U+FEFF, Python's does not
-    found = {kind: m for kind, pattern in rw.patterns.items() if (m := re.search(pattern, probe)) is not None}
+    found = {kind: m for kind, rx in rw.compiled.items() if (m := rx.search(probe)) is not None}
     out = []
     why = "the upstream then runs follow-up shell commands with `{name}` pasted in unescaped"
     if "new-session" in found:
@@ -227,6 +236,6 @@ def tmux_problems(rw: TmuxFollowups, text: str, force: Any) -> list[str]:
 
 
 __all__ = [
-    "ConnectionFacts", "PasswordState", "Rewritten", "connect_problems", "password_problem",
+    "TERMINAL_UNCHECKED", "ConnectionFacts", "PasswordState", "Rewritten", "connect_problems", "password_problem",
     "profile_rewrites_password", "rewrite_sudo", "stdin_problem", "sudo_triggered", "tmux_problems",
 ]

@@ -8,6 +8,8 @@ does not know is denied.
 
 from __future__ import annotations
 
+import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,8 +34,10 @@ ArgKind = Literal[
 ]
 JsonType = Literal["string", "integer", "number", "boolean", "array", "object"]
 # password / private-key: credentials of connect; remember-password: whether the upstream saves
-# the password for the connection id (so later connects without one still have it).
-Role = Literal["password", "private-key", "remember-password", "force"]
+# the password for the connection id (so later connects without one still have it); workdir:
+# the folder the command runs in (the upstream runs `cd DIR; COMMAND`, falling back to the
+# connection's folder where DIR does not exist: see sshwall.engine.workdir).
+Role = Literal["password", "private-key", "remember-password", "force", "workdir"]
 
 
 class ArgSpec(BaseModel):
@@ -54,6 +58,12 @@ class ArgSpec(BaseModel):
     maximum: float | None = Field(default=None, description="numbers: the largest value the upstream handles as meant")
     whole: bool = Field(default=False, description="numbers: only whole values mean what they say (ports)")
     role: Role | None = Field(default=None, description="what the upstream does with this argument beyond its kind")
+    default_path: str | None = Field(
+        default=None,
+        description="local paths: where the upstream writes when the argument is missing or empty (JavaScript-falsy); "
+                    "`{home}` is the upstream process's home, `{basename:NAME}` Node's path.basename of the sibling "
+                    "argument NAME; the result is normalised as Node's path.join does",
+    )
 
 
 
@@ -71,11 +81,14 @@ class ReplyFormat(BaseModel):
     Only the upstream's own line may match: patterns are anchored to whole lines. ``password``
     formats need no group: a match says the upstream holds a password for the connection (an
     agent-chosen name can only add such a line, which makes sshwall stricter, never looser).
+    ``cwd`` formats have a group ``cwd`` (the connection's current folder) and, where the reply
+    may list several connections, ``id``; every block of the reply that names the connection
+    must state one and the same folder, or none is learned (``sshwall.proxy.workdirs``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    binds: Literal["connection", "session", "tunnel", "password"]
+    binds: Literal["connection", "session", "tunnel", "password", "cwd"]
     pattern: str
 
 
@@ -128,8 +141,63 @@ class TmuxFollowups(BaseModel):
     force_argument: str | None = None
     patterns: dict[str, str]
 
+    def model_post_init(self, context: object, /) -> None:
+        """Compile the patterns at load (a bad one is a load error, not a deny at call time)."""
+        _ = self.compiled
 
-Rewrite = Annotated[SudoPasswordRewrite | TmuxFollowups, Field(discriminator="kind")]
+    @cached_property
+    def compiled(self) -> dict[str, re.Pattern[str]]:
+        """``patterns``, compiled once."""
+        return {kind: re.compile(pattern) for kind, pattern in self.patterns.items()}
+
+
+class TerminalAutoPassword(BaseModel):
+    """The upstream types the connection's password into a terminal by itself.
+
+    Whenever a chunk of terminal output contains one of ``triggers``, it writes ``typed`` (with
+    ``{password}`` filled in) into the PTY at once, onto whatever line is being typed, whoever
+    prints the text (a sudo prompt, a shell ``read``, an ``echo``, the PTY echoing typed keys).
+    With ``replaces_next_write`` the next write on the session is also dropped and replaced by
+    ``typed``. ``argument`` names the keystrokes argument of the tool (none for the tool that
+    opens the session, whose first output can already trigger it).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["terminal-auto-password"]
+    argument: str | None = None
+    triggers: tuple[str, ...]
+    typed: str = "{password}\n"
+    replaces_next_write: bool = False
+
+
+Rewrite = Annotated[SudoPasswordRewrite | TmuxFollowups | TerminalAutoPassword, Field(discriminator="kind")]
+
+
+class Schedule(BaseModel):
+    """How the upstream runs scheduled work (a tool with an ``interval`` argument).
+
+    The gateway's protections follow from these facts, so another upstream describes its own:
+
+    - ``first_run: awaited``: the reply comes only after a first run ended, and the timer starts
+      then even if nobody waits for the reply any more (a gateway timeout does not cancel it).
+    - ``overlap``: the timer starts a run every interval whether or not the previous one ended.
+    - ``stop_ends_run``: whether the stop tool also ends a run in progress.
+    - ``per_connection``: ``orphans-concurrent``: one timer per connection, and a start
+      replaces the old timer only if that one was registered before the start began, so two
+      starts in flight at once leave the first timer running with no stop able to reach it;
+      ``replaces``: a new start always stops the old timer; ``independent``: no such limit.
+    - ``stopped_reply``: a regular expression the whole reply of a stop matches exactly when it
+      stopped a task (the agent-chosen connection name may appear inside, never at the start).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first_run: Literal["awaited", "deferred"] = "awaited"
+    overlap: bool = True
+    stop_ends_run: bool = False
+    per_connection: Literal["orphans-concurrent", "replaces", "independent"] = "orphans-concurrent"
+    stopped_reply: str | None = None
 
 
 class ToolProfile(BaseModel):
@@ -147,6 +215,7 @@ class ToolProfile(BaseModel):
     arguments: dict[str, ArgSpec] = Field(default_factory=dict)
     replies: tuple[ReplyFormat, ...] = ()
     rewrites: tuple[Rewrite, ...] = ()
+    schedule: Schedule | None = Field(default=None, description="scheduled work: how the upstream runs it")
 
     def arg_of_role(self, role: Role) -> str | None:
         """The argument with this role, if any."""
@@ -170,5 +239,5 @@ class Profile(BaseModel):
 
 __all__ = [
     "ArgKind", "ArgSpec", "ConnectionIds", "Effect", "JsonType", "Profile", "ReplyFormat", "Rewrite",
-    "Role", "SudoPasswordRewrite", "TmuxFollowups", "ToolProfile",
+    "Role", "Schedule", "SudoPasswordRewrite", "TerminalAutoPassword", "TmuxFollowups", "ToolProfile",
 ]

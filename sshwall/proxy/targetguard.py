@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sshwall.engine import Decision, Hit, Verdict
+from sshwall.engine.autopassword import typed_password_problem
+from sshwall.engine.grants import host_problem
 from sshwall.engine.rewrites import ConnectionFacts, PasswordState
 from sshwall.errors import TargetError
 from sshwall.policy import Limit, Policy
@@ -27,6 +29,7 @@ from sshwall.profiles import ToolProfile
 from sshwall.proxy.replies import (
     ListedConnection, derive_connection_id, js_number, read_connections, read_ids, reply_text,
 )
+from sshwall.proxy.workdirs import conventional_home, read_folder, reads_folder
 from sshwall.targets import HostKey, Target, host_key_problem, match_target, system_resolve, tofu_store
 
 log = logging.getLogger("sshwall.targets")
@@ -98,8 +101,9 @@ class TargetGuard:
         group = self.policy.hosts.get(binding.group) if binding.group else None
         return Location(binding, group.commands if group else None, group.limits if group else (), facts=binding.facts)
 
-    async def check_connect(self, tool: str, args: Mapping[str, Any], verdict: Verdict) -> Verdict:
-        """For a connect: host, user and port rules, then the host key. Never loosens."""
+    async def check_connect(self, tool: str, args: Mapping[str, Any], verdict: Verdict, identity: str | None = None) -> Verdict:
+        """For a connect: host, user and port rules (and ``identity``'s grant), then the host
+        key. Never loosens."""
         if self._effect(tool) != "connect" or (not self.policy.hosts and self.policy.host_key_check != "always"):
             return verdict
         target = self._target(tool, args)
@@ -111,6 +115,9 @@ class TargetGuard:
             return _deny(verdict, "hosts", str(err))
         if match.problem is not None:
             return _deny(verdict, "hosts", match.problem)
+        granted = host_problem(self.policy, identity, match.group) if identity is not None else None
+        if granted is not None:
+            return _deny(verdict, f"grants.{identity}.hosts", granted)
         self._groups[(target.host, target.port, target.user)] = match.group
         problem = await asyncio.to_thread(
             host_key_problem, self.policy, match, target, fetch=self._fetch, tofu=self._tofu
@@ -132,6 +139,10 @@ class TargetGuard:
             return None
         return Target(host.strip().lower(), port, user)
 
+    def expected_id(self, tool: str, args: Mapping[str, Any]) -> str | None:
+        """The connection id a connect with these arguments gets from the upstream."""
+        return self._expected_id(tool, args)
+
     def _expected_id(self, tool: str, args: Mapping[str, Any]) -> str | None:
         """The id the upstream derives from this connect's own arguments, as it writes them."""
         ids = self.policy.profile.connection_ids
@@ -145,17 +156,19 @@ class TargetGuard:
             return None
         return derive_connection_id(ids, user, host, shown)
 
-    async def remember(self, tool: str, args: Mapping[str, Any], result: Any, where: Location) -> None:
-        """After a successful call: bind what it opened, forget what it deleted.
+    async def remember(self, tool: str, args: Mapping[str, Any], result: Any, where: Location,
+                       identity: str | None = None) -> None:
+        """After a successful call: bind what it opened (owned by ``identity``), forget what it
+        deleted.
 
         Never raises: a reply that cannot be read is logged and leaves its id unbound.
         """
         try:
-            await self._remember(tool, args, result)
+            await self._remember(tool, args, result, identity)
         except Exception as err:  # noqa: BLE001 - a reply must never crash the gateway
             log.warning("could not read the reply of %s (%s: %s); nothing was bound", tool, type(err).__name__, err)
 
-    async def _remember(self, tool: str, args: Mapping[str, Any], result: Any) -> None:
+    async def _remember(self, tool: str, args: Mapping[str, Any], result: Any, identity: str | None = None) -> None:
         effect = self._effect(tool)
         prof = self.policy.profile.tools.get(tool)
         if prof is None:
@@ -163,6 +176,10 @@ class TargetGuard:
         conn_arg = self._arg(tool, "connection")
         conn = args.get(conn_arg) if conn_arg else None
         if effect == "connect":
+            expected = self._expected_id(tool, args)
+            if identity is not None and expected is not None:
+                # Owned even when the reply cannot be read: the upstream derived this id.
+                self.bindings.own("connection", expected, identity)
             self._bind_connect(tool, args, result)
         elif effect == "delete-connection":
             self.bindings.delete(conn)
@@ -174,6 +191,8 @@ class TargetGuard:
                             tool, kind, len(found))
                 return
             (self.bindings.bind_session if kind == "session" else self.bindings.bind_tunnel)(found[0], conn)
+            if identity is not None:
+                self.bindings.own(kind, found[0], identity)  # type: ignore[arg-type]
         elif effect == "close-tunnel":
             tun_arg = self._arg(tool, "tunnel")
             self.bindings.drop_tunnel(args.get(tun_arg) if tun_arg else None)
@@ -181,6 +200,17 @@ class TargetGuard:
             for listed in read_connections(prof, self.policy.profile.connection_ids, result):
                 if self.bindings.of_connection(listed.connection_id) is None:
                     await self._relearn(listed)
+        if reads_folder(prof):
+            self._learn_folder(prof, self._expected_id(tool, args) if effect == "connect" else conn, result)
+
+    def _learn_folder(self, prof: ToolProfile, conn: Any, result: Any) -> None:
+        """Remember the folder (and home) a reply states for a bound connection; a reply that
+        does not state it clearly makes it unknown again."""
+        binding = self.bindings.of_connection(conn)
+        if binding is None:
+            return
+        folder = read_folder(prof, binding.connection_id, result)
+        self.bindings.set_folder(binding.connection_id, folder, conventional_home(folder, binding.user))
 
     def _bind_connect(self, tool: str, args: Mapping[str, Any], result: Any) -> None:
         """Bind the id the connect reply names, if it is the one the upstream derives."""
@@ -195,7 +225,21 @@ class TargetGuard:
         group = self._groups.pop((target.host, target.port, target.user), None)
         old = self.bindings.of_connection(expected)
         password, saved = self._password_state(prof, args, old)
-        self.bindings.bind(Binding(expected, target.host, target.port, target.user, group, password, saved))
+        typed = self._typed_problem(prof, args, old, group)
+        self.bindings.bind(Binding(expected, target.host, target.port, target.user, group, password, saved, typed))
+
+    def _typed_problem(self, prof: ToolProfile, args: Mapping[str, Any], old: Binding | None, group: str | None) -> str | None:
+        """Whether this connect's password may be typed into a terminal (the upstream does so).
+
+        Worked out here, where the password is seen, for the host group's command set; a
+        connect without one keeps what the id had (its saved password).
+        """
+        pw_arg = prof.arg_of_role("password")
+        password = args.get(pw_arg) if pw_arg else None
+        if isinstance(password, str) and password:
+            host_group = self.policy.hosts.get(group) if group else None
+            return typed_password_problem(self.policy, host_group.commands if host_group else None, password)
+        return old.terminal_problem if old is not None else None
 
     @staticmethod
     def _password_state(prof: ToolProfile, args: Mapping[str, Any], old: Binding | None) -> tuple[PasswordState, bool]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sshwall.policy import load_policy
+from sshwall.proxy.bindings import Binding
 from sshwall.proxy.firewall import Caller, Firewall
 
 
@@ -25,7 +26,12 @@ def _firewall(tmp_path: Path, sent: list[str]) -> Firewall:
         sent.append(params["arguments"]["data"])
         return {"content": [{"type": "text", "text": "ok"}]}
 
-    return Firewall(load_policy(path), forward)
+    fw = Firewall(load_policy(path), forward)
+    # Sessions opened on a key-only connection (no password the upstream could type in).
+    fw.targets.bindings.bind(Binding("c1", "h", 22, "u", None))
+    for session in ("s1", "a", "b"):
+        fw.targets.bindings.bind_session(session, "c1")
+    return fw
 
 
 def _type(fw: Firewall, session: str, data: str) -> bool:
