@@ -5,7 +5,8 @@ Run:  python bench/decide.py [--rules FILE] [--corpus FILE.jsonl] [--reps N]
 Prints, from one run:
   1. per command, the median time of ``bashlex.parse(cmd)`` and of a full sshwall decision
      ``evaluate(policy, ToolCall(...))`` with the per-command caches cleared before every call
-     (cold), and their ratio (aim: <= 1.3x);
+     (cold), and their ratio (aim: <= 1.3x); the two are timed in alternation, so machine load
+     that changes during the run moves both alike;
   2. the same with the caches warm;
   3. decisions per second for the whole corpus in batch mode (``decide_line`` over the JSONL
      lines, warm);
@@ -101,6 +102,32 @@ def median_time(fn: Callable[[], object], reps: int, before: Callable[[], None] 
     return statistics.median(times)
 
 
+def paired_medians(
+    bare: Callable[[], object], full: Callable[[], object], reps: int, before: Callable[[], None] | None = None
+) -> tuple[float, float]:
+    """Median seconds of ``bare()`` and of ``full()``, timed in alternation.
+
+    Each repetition times one ``bare`` and then one ``full`` (``before`` runs untimed before
+    ``full``), so a change of machine load during the run weighs on both sides alike and the
+    ratio stays comparable between runs (a busy machine moves the absolute figures, not this).
+    """
+    t0 = time.perf_counter()
+    full()
+    first = time.perf_counter() - t0
+    reps = max(5, min(reps, int(BUDGET_S / max(first, 1e-9))))
+    times_bare, times_full = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        bare()
+        times_bare.append(time.perf_counter() - t0)
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        full()
+        times_full.append(time.perf_counter() - t0)
+    return statistics.median(times_bare), statistics.median(times_full)
+
+
 def load_cases(corpus: Path) -> tuple[list[tuple[str, dict[str, object]]], list[str], str]:
     """(tool, arguments) of the command cases, the raw JSONL lines, and where they came from."""
     if corpus.is_file():
@@ -158,10 +185,10 @@ def per_command(policy: Policy, cases: list[tuple[str, dict[str, object]]], reps
             t_sw = median_time(lambda: evaluate(policy, call), reps, None if warm else clear_caches)
             print(f"{short(shown):46}  {'(error)':>10}  {us(t_sw):>10}  {'-':>6}  {verdict.decision.value}")
             continue
-        t_bl = median_time(lambda: bashlex.parse(cmd), reps)
         if warm:
             evaluate(policy, call)
-        t_sw = median_time(lambda: evaluate(policy, call), reps, None if warm else clear_caches)
+        t_bl, t_sw = paired_medians(lambda: bashlex.parse(cmd), lambda: evaluate(policy, call), reps,
+                                    None if warm else clear_caches)
         ratio = t_sw / t_bl
         clear_caches()
         verdict = evaluate(policy, call)

@@ -362,6 +362,9 @@ class PatternSet:
                 self._by_segment.setdefault(max(literal, key=len), []).append(entry)
             else:
                 self._always.append(entry)
+        # The patterns without a literal segment (``**/*.pem``: most of a catalogue) in one
+        # expression, so a literal path that matches none of them costs one search, not one each.
+        self._any_always = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in self._always)) if self._always else None
         # For paths with globs or unknown folders: necessary conditions of ``overlap``, cheap
         # enough to try first (the exact check costs a search per pattern).
         self._shape = tuple(
@@ -376,8 +379,12 @@ class PatternSet:
         if is_literal_path(path):
             names = [unescape(s) for s in path]
             text = "".join("/" + n for n in names)
-            tried = [*self._always, *(e for n in dict.fromkeys(names) for e in self._by_segment.get(n, ()))]
-            return [self.named[i][0] for i, rx in sorted(tried, key=lambda e: e[0]) if rx.fullmatch(text)]
+            tried = [e for n in dict.fromkeys(names) for e in self._by_segment.get(n, ())]
+            if self._any_always is not None and self._any_always.fullmatch(text):
+                tried += self._always
+            if len(tried) > 1:
+                tried.sort()  # by policy order: the indexes are unique, patterns never compared
+            return [self.named[i][0] for i, rx in tried if rx.fullmatch(text)]
         return list(self._overlapping(path))
 
     def first(self, path: Segments) -> str | None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import Enum
+from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sshwall.policy.durations import Duration
 from sshwall.policy.flags import ArgKind, Family, FlagTable, build_table
@@ -160,26 +161,29 @@ class ProgramSpec(_Frozen):
         default=True, description="do this program's flag rules still apply after a subcommand?"
     )
     bare: bool = Field(default=False, description="with subcommands: may it run without one?")
-    _table: FlagTable = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
-        """Compile the flag table once (and reject contradictory entries at load)."""
+        """Compile the flag table at load, so contradictory entries are rejected there."""
+        _ = self.table
+
+    @cached_property
+    def table(self) -> FlagTable:
+        """The compiled flags (name -> arity, kind, denied; in the spec's order), built once.
+
+        A ``cached_property``, not a pydantic private attribute: the engine reads it for every
+        flag of every command, and a private attribute is read through pydantic's slow path.
+        """
         named = set(self.aliases.values()) | set(self.recursive_flags) | set(self.first_operand_flags)
         named |= {f for req in self.require_flags for f in req.split("|")}
         if self.endless is not None:
             named |= set(self.endless.flags) | set(self.endless.unless)
-        self._table = build_table(
+        return build_table(
             None if self.flags == "any" else self.flags,
             self.value_flags,
             self.deny_flags,
             tuple(self.values),
             tuple(sorted(named)),
         )
-
-    @property
-    def table(self) -> FlagTable:
-        """The compiled flags: name -> arity, kind, denied; in the spec's order."""
-        return self._table
 
     @property
     def operand_kinds(self) -> tuple[ArgKind, ...]:
@@ -220,6 +224,11 @@ class CommandSet(_Frozen):
     protected_paths: tuple[str, ...] = ()
     protected_exceptions: tuple[str, ...] = ()
     writable_paths: tuple[str, ...] = ()
+    endless: Literal["deny", "allow"] = Field(
+        default="deny",
+        description="commands that run until killed (programs' endless rules, endless_paths): 'allow' accepts"
+        " them (executeCommand under its timeout); scheduled work (backgroundExecute) denies them always",
+    )
     endless_paths: tuple[str, ...] = Field(
         default=(), description="files whose reading never ends (/dev/zero, /proc/kmsg): denied unless bounded_by"
     )
@@ -252,12 +261,33 @@ class IntervalRule(_Frozen):
 
 
 class BackgroundRule(_Frozen):
-    """How many scheduled tasks may run, and for how long."""
+    """How many scheduled tasks may run, for how long, and how long each run may take.
+
+    ``run_timeout``: sshwall forwards the command wrapped in ``timeout -k KILL_AFTER RUN_TIMEOUT``
+    (its own words; the decision is made on the agent's command), so every run ends within
+    ``run_timeout + kill_after``. That bound must stay below the interval, so runs never overlap
+    on an upstream whose timer does not wait for the previous run (docs/limits.md).
+    """
 
     max_active: int | None = Field(default=None, ge=0)
     max_active_total: int | None = Field(default=None, ge=0)
     ttl: Duration | None = None
     max_runs: int | None = Field(default=None, ge=1, description="cap on ttl / interval")
+    run_timeout: Duration | None = Field(default=None, description="each run is killed after this long")
+    kill_after: Duration = Field(default=5000, description="grace between TERM and KILL of a run over its time")
+
+    @model_validator(mode="after")
+    def _run_bound(self) -> BackgroundRule:
+        if self.run_timeout is not None and self.run_timeout < 1000:
+            raise ValueError("background.run_timeout must be at least 1s")
+        if self.run_timeout is not None and self.kill_after < 1000:
+            raise ValueError("background.kill_after must be at least 1s")
+        return self
+
+    @property
+    def run_bound(self) -> int | None:
+        """The longest a run can last (ms) under ``run_timeout``, or None when runs are unbounded."""
+        return None if self.run_timeout is None else self.run_timeout + self.kill_after
 
 
 class TerminalRule(_Frozen):
@@ -334,6 +364,17 @@ class ToolRule(_Frozen):
             return {"decision": value}
         return value
 
+    @model_validator(mode="after")
+    def _runs_below_interval(self) -> ToolRule:
+        bound = self.background.run_bound if self.background else None
+        least = self.interval.min if self.interval else None
+        if bound is not None and least is not None and bound >= least:
+            raise ValueError(
+                f"background.run_timeout + kill_after ({bound} ms) must be below interval.min ({least} ms), "
+                "or runs could overlap"
+            )
+        return self
+
 
 class HostGroup(_Frozen):
     """A group of SSH targets and who may log in there, with the keys they must present.
@@ -375,6 +416,22 @@ class HostGroup(_Frozen):
         return value
 
 
+class Grant(_Frozen):
+    """What one identity may do, on top of what the policy allows everyone (``grants:``).
+
+    A grant only narrows: ``hosts`` are the host groups it may reach (empty: any the policy
+    allows), ``tools`` the tools it may call (None: any the policy allows), ``commands`` a
+    command set its commands must pass as well as the policy's own. ``operator`` lets it list
+    and stop what other identities opened (connections, tunnels, background tasks); it never
+    lets it run commands on them.
+    """
+
+    hosts: tuple[str, ...] = Field(default=(), description="host groups this identity may reach; empty: any")
+    tools: tuple[str, ...] | None = Field(default=None, description="tools this identity may call; None: any")
+    commands: str | None = Field(default=None, description="command set its commands must also pass")
+    operator: bool = Field(default=False, description="may list and stop other identities' connections and tasks")
+
+
 class Example(_Frozen):
     """A call the policy must decide as ``expect``: the policy's own test suite."""
 
@@ -406,6 +463,7 @@ class Policy(_Frozen):
         default=False,
         description="bind connection ids the upstream lists (listConnections/getConnection) after a gateway restart; host rules still apply",
     )
+    grants: dict[str, Grant] = Field(default_factory=dict, description="per-identity narrowing (docs/identities.md)")
 
     @field_validator("host_key_check", mode="before")
     @classmethod
@@ -432,4 +490,10 @@ class Policy(_Frozen):
         for group, hosts in self.hosts.items():
             if hosts.commands is not None and hosts.commands not in self.commands:
                 raise ValueError(f"hosts.{group}.commands names unknown command set {hosts.commands!r}")
+        for who, grant in self.grants.items():
+            if grant.commands is not None and grant.commands not in self.commands:
+                raise ValueError(f"grants.{who}.commands names unknown command set {grant.commands!r}")
+            unknown = [g for g in grant.hosts if g not in self.hosts]
+            if unknown:
+                raise ValueError(f"grants.{who}.hosts names unknown host groups {unknown}")
         return self
