@@ -12,8 +12,10 @@ import io
 import logging
 import os
 import select
+import shlex
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,32 @@ CONNECT_TIMEOUT_S = 15.0
 KEEPALIVE_S = 30
 MAX_OUTPUT_BYTES = 1 << 20  # per stream; the rest is drained and dropped
 _TRUNCATED = "\n[sshwall backend: output truncated at 1 MiB]\n"
+
+CANCEL_POLL_S = 0.2  # how soon a running command notices that its call was cancelled
+
+# Every command runs under a small wrapper so that closing its channel ends it. Without a PTY,
+# OpenSSH neither signals nor hangs up a command whose channel closes, and it refuses the SSH
+# "signal" request for root logins (no post-auth privilege separation), so the remote side
+# watches for itself: the command runs with stdin from /dev/null, while a watcher reads the
+# channel's stdin, which only ends when the channel closes. Then it sends SIGTERM to the
+# session's process group (sshd made the session its own group), and SIGKILL 2 s later. A
+# command that ends normally takes the watcher with it; exit status and output are the
+# command's. With a POSIX login shell the wrapper runs in it and the command is eval'd in a
+# subshell (no extra shell start); any other login shell (fish, csh) gets `exec sh -c WRAPPER`
+# and the command runs in "$SHELL" -c, as a plain exec would run it.
+_WATCH = ('{ read -r _; trap "" TERM; kill -TERM 0; sleep 2; kill -KILL 0; } <&3 >/dev/null 2>&1 & w=$!; '
+          'exec 3<&-; wait "$p"; s=$?; kill "$w" 2>/dev/null; exit "$s"')
+_VIA_SH = 'exec 3<&0; "${SHELL:-/bin/sh}" -c "$1" </dev/null 3<&- & p=$!; ' + _WATCH
+POSIX_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ksh93", "mksh", "lksh", "oksh", "pdksh",
+                          "ash", "busybox", "yash", "posh"})
+
+
+def killable(command: str, posix_login_shell: bool = True) -> str:
+    """``command`` wrapped so that it is terminated when its SSH channel closes."""
+    if posix_login_shell:
+        return f"exec 3<&0; (eval {shlex.quote(command)}) </dev/null 3<&- & p=$!; {_WATCH}"
+    return f"exec sh -c {shlex.quote(_VIA_SH)} sshwall {shlex.quote(command)}"
+
 
 Progress = Callable[[int, int], None]
 """``progress(bytes_done, bytes_total)`` during a file transfer."""
@@ -126,7 +154,20 @@ def open_session(host: str, port: int, creds: Credentials, policy: HostKeyPolicy
     transport.set_keepalive(KEEPALIVE_S)
     _no_delay(transport.sock)
     key = transport.get_remote_server_key()
-    return SshSession(client, transport, key.get_name(), sha256_fingerprint(key.asbytes()))
+    return SshSession(client, transport, key.get_name(), sha256_fingerprint(key.asbytes()), _posix_login_shell(client))
+
+
+def _posix_login_shell(client: paramiko.SSHClient) -> bool:
+    """Whether the login shell takes POSIX syntax (which form of ``killable`` to use)."""
+    try:
+        _, stdout, _ = client.exec_command('echo "$SHELL"', timeout=CONNECT_TIMEOUT_S)
+        try:
+            shell = stdout.read(4096).decode("utf-8", "replace").strip()
+        finally:
+            stdout.channel.close()
+    except (paramiko.SSHException, OSError, EOFError):
+        return False  # the portable form works with any shell
+    return os.path.basename(shell) in POSIX_SHELLS
 
 
 def _connect_error(exc: Exception, host: str, port: int, creds: Credentials) -> Exception:
@@ -151,10 +192,12 @@ class SshSession:
     """One authenticated SSH connection; thread-safe (paramiko multiplexes channels)."""
 
     def __init__(
-        self, client: paramiko.SSHClient, transport: paramiko.Transport, key_type: str, fingerprint: str
+        self, client: paramiko.SSHClient, transport: paramiko.Transport, key_type: str, fingerprint: str,
+        posix_login_shell: bool = False,
     ) -> None:
         self._client = client
         self._transport = transport
+        self._posix = posix_login_shell
         self.host_key_type = key_type
         self.host_key_fingerprint = fingerprint
 
@@ -174,31 +217,36 @@ class SshSession:
         except (paramiko.SSHException, EOFError) as exc:
             raise TargetError(f"cannot open an SSH channel: {exc}") from None
 
-    def exec(self, command: str, timeout_s: float) -> ExecResult:
-        """Run ``command`` in the remote user's shell; ``TargetError`` on timeout.
+    def exec(self, command: str, timeout_s: float, cancel: threading.Event | None = None) -> ExecResult:
+        """Run ``command`` in the remote user's shell; ``TargetError`` on timeout or when
+        ``cancel`` is set.
 
-        On timeout the channel is closed; whether the remote process dies with it depends on
-        the command (without a PTY OpenSSH does not signal it).
+        Either way the channel is closed, and closing it terminates the remote command and
+        what it started in its process group (see ``killable``).
         """
         chan = self._channel()
         deadline = time.monotonic() + timeout_s
         out, err = bytearray(), bytearray()
         try:
-            chan.exec_command(command)
+            chan.exec_command(killable(command, self._posix))
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise TargetError("command cancelled (its channel was closed, which ends it)")
+                remaining = deadline - time.monotonic()
+                wait = remaining if cancel is None else min(remaining, CANCEL_POLL_S)
                 if chan.recv_ready():
                     _keep(out, chan.recv(65536))
                 elif chan.recv_stderr_ready():
                     _keep(err, chan.recv_stderr(65536))
                 elif chan.eof_received or chan.closed:
-                    if chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+                    if chan.status_event.wait(max(0.0, wait)):
                         break
-                    raise _timeout(timeout_s)
-                else:
-                    remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise _timeout(timeout_s)
-                    select.select([chan], [], [], remaining)
+                else:
+                    if remaining <= 0:
+                        raise _timeout(timeout_s)
+                    select.select([chan], [], [], wait)
             status = chan.recv_exit_status()
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(f"command failed on the SSH connection: {exc}") from None

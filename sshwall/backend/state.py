@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -46,3 +48,17 @@ class BackendState:
 async def in_thread(func: Callable[..., T], *args: object) -> T:
     """Run a blocking call (SSH, SFTP, joins) in a worker thread."""
     return await to_thread.run_sync(func, *args)
+
+
+async def cancellable(func: Callable[..., T], *args: object) -> T:
+    """Run a blocking call in a worker thread that stops when the caller is cancelled.
+
+    ``func`` gets a ``cancel`` keyword: a ``threading.Event`` set when the caller is cancelled
+    (a client's ``notifications/cancelled``). The caller returns at once; the thread finishes
+    its own clean-up (``SshSession.exec`` closes the channel, which ends the remote command).
+    """
+    cancel = threading.Event()
+    try:
+        return await to_thread.run_sync(functools.partial(func, *args, cancel=cancel), abandon_on_cancel=True)
+    finally:
+        cancel.set()

@@ -7,6 +7,7 @@ at initialize is sent back on every later request. The only module that imports 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -15,9 +16,9 @@ from typing import Any
 
 import httpx2
 
-from sshwall.errors import UpstreamDied, UpstreamError
+from sshwall.errors import UpstreamDied, UpstreamError, UpstreamTimeout
 from sshwall.proxy.jsonrpc import Message
-from sshwall.proxy.upstream import RpcError, bounded
+from sshwall.proxy.upstream import RpcError
 
 log = logging.getLogger("sshwall.upstream.http")
 
@@ -36,6 +37,7 @@ class HttpUpstream:
         self._session: str | None = None
         self._version: str | None = None
         self._by_client: dict[Any, int] = {}
+        self._side: set[asyncio.Task[None]] = set()  # cancellations on their way (never awaited by a caller)
         self.initialize_result: dict[str, Any] | None = None
 
     def _headers(self) -> dict[str, str]:
@@ -54,7 +56,7 @@ class HttpUpstream:
             raise UpstreamError("upstream answered initialize without a result object")
         self.initialize_result = result
         self._version = str(result.get("protocolVersion") or "") or None
-        await self.notify("notifications/initialized", None)
+        await self._post_frame({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return result
 
     async def request(self, method: str, params: Any, timeout: float | None = None, client_id: Any = None) -> Any:
@@ -66,7 +68,7 @@ class HttpUpstream:
         if params is not None:
             frame["params"] = params
         try:
-            answer = await bounded(self._post(frame, msg_id, method), self, msg_id, method, timeout or self.timeout)
+            answer = await self._bounded(self._post(frame, msg_id, method), msg_id, method, timeout or self.timeout)
         finally:
             if client_id is not None:
                 self._by_client.pop(client_id, None)
@@ -74,6 +76,27 @@ class HttpUpstream:
             err = answer["error"]
             raise RpcError(err if isinstance(err, dict) else {"message": str(err)})
         return answer.get("result")
+
+    async def _bounded(self, answer: Awaitable[Message], msg_id: int, method: str, timeout: float) -> Message:
+        """Wait for an answer at most ``timeout`` s; a timeout or a caller who gives up (the client
+        cancelled) sends the upstream ``notifications/cancelled``, without waiting for that POST."""
+        try:
+            return await asyncio.wait_for(answer, timeout)
+        except asyncio.TimeoutError:
+            self._cancel_later(msg_id, "timeout")
+            raise UpstreamTimeout(f"upstream did not answer {method} within {timeout:g} s") from None
+        except asyncio.CancelledError:
+            self._cancel_later(msg_id, "cancelled")
+            raise
+
+    def _cancel_later(self, msg_id: int, reason: str) -> None:
+        self._spawn({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": msg_id, "reason": reason}})
+
+    def _spawn(self, frame: Message) -> None:
+        """POST ``frame`` in the background: no caller (nor the relay's read loop) waits on it."""
+        task = asyncio.get_running_loop().create_task(self._post_frame(frame))
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
 
     async def _post(self, frame: Message, msg_id: int, method: str) -> Message:
         try:
@@ -109,13 +132,17 @@ class HttpUpstream:
         raise UpstreamDied("upstream closed the event stream before answering")
 
     async def notify(self, method: str, params: Any) -> None:
-        """POST a notification (best effort)."""
+        """POST a notification (best effort, in the background)."""
         frame: Message = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             frame["params"] = params
-        await self.respond(frame)
+        self._spawn(frame)
 
     async def respond(self, frame: Message) -> None:
+        """POST the client's answer to an upstream request (best effort, in the background)."""
+        self._spawn(frame)
+
+    async def _post_frame(self, frame: Message) -> None:
         """POST a frame that needs no answer (a notification or the client's response)."""
         try:
             await self._client.post(self.url, json=frame, headers=self._headers())
@@ -135,6 +162,8 @@ class HttpUpstream:
                 await self._client.delete(self.url, headers=self._headers())
             except httpx2.HTTPError:
                 pass
+        if self._side:
+            await asyncio.wait(self._side, timeout=3)
         await self._client.aclose()
 
 

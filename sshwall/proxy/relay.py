@@ -24,6 +24,7 @@ from sshwall.proxy.jsonrpc import (
     FrameError,
     LineReader,
     Message,
+    check_client_frame,
     decode,
     encode,
     error,
@@ -46,6 +47,7 @@ class StdioRelay:
         self._write = write
         self.caller = caller
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: dict[Any, asyncio.Task[None]] = {}  # client request id -> its task
         self._to_client_ids = itertools.count(1)
         self._upstream_requests: dict[str, Any] = {}  # our id toward the client -> upstream's id
 
@@ -73,6 +75,7 @@ class StdioRelay:
             return
         try:
             msg = decode(frame)
+            check_client_frame(msg)  # a tools/call as a notification, a look-alike method
         except FrameError as err:
             await self.send(error(err.msg_id, err.code, str(err)))
             return
@@ -84,6 +87,10 @@ class StdioRelay:
             task = asyncio.create_task(self._request(msg))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            if msg["method"] != "initialize":  # the protocol: initialize is never cancelled
+                key = _id_key(msg["id"])
+                self._inflight[key] = task
+                task.add_done_callback(lambda t, k=key: self._forget(k, t))
         elif "method" in msg:
             await self._notification(msg)
         else:
@@ -92,6 +99,12 @@ class StdioRelay:
     async def _request(self, msg: Message) -> None:
         msg_id, method, params = msg["id"], msg["method"], msg.get("params")
         try:
+            if method == "ping":
+                # The gateway is the client's peer: it answers for itself, so a ping never waits
+                # behind tool calls on a slow or stuck upstream (whose health --timeout and the
+                # hung-upstream restart watch).
+                await self.send(result(msg_id, {}))
+                return
             if method == "initialize":
                 value = await self.upstream.initialize(params if params is not None else {})
             elif method == "tools/call":
@@ -103,6 +116,8 @@ class StdioRelay:
             else:
                 value = await self.upstream.request(method, params, client_id=msg_id)
             await self.send(result(msg_id, value))
+        except asyncio.CancelledError:
+            return  # the client cancelled the request: no answer is sent (the firewall audited it)
         except RpcError as err:
             await self.send({"jsonrpc": "2.0", "id": msg_id, "error": err.error})
         except UpstreamError as err:
@@ -115,11 +130,19 @@ class StdioRelay:
         method = msg["method"]
         params = msg.get("params")
         if method == "notifications/cancelled" and isinstance(params, dict):
-            await self.upstream.cancel(params.get("requestId"), params.get("reason"))
+            request_id = params.get("requestId")
+            await self.upstream.cancel(request_id, params.get("reason"))
+            task = self._inflight.pop(_id_key(request_id), None) if _cancellable(request_id) else None
+            if task is not None and not task.done():
+                task.cancel()
         elif method == "notifications/initialized":
             return  # the upstream got its own when the handshake ran
         else:
             await self.upstream.notify(method, params)
+
+    def _forget(self, key: tuple[str, Any], task: asyncio.Task[None]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
 
     async def _response(self, msg: Message) -> None:
         upstream_id = self._upstream_requests.pop(str(msg.get("id")), None)
@@ -138,3 +161,12 @@ class StdioRelay:
             self._upstream_requests[our_id] = msg["id"]
             msg = {**msg, "id": our_id}
         await self.send(msg)
+
+
+def _id_key(msg_id: Any) -> tuple[str, Any]:
+    """A request id as a dict key (1 and "1" are different ids)."""
+    return (type(msg_id).__name__, msg_id)
+
+
+def _cancellable(msg_id: Any) -> bool:
+    return isinstance(msg_id, (str, int)) and not isinstance(msg_id, bool)

@@ -20,13 +20,15 @@ from pathlib import Path
 from sshwall.audit import AuditLog
 from sshwall.limits import open_state
 from sshwall.proxy.governor import Governor
+from sshwall.proxy.httplimits import add_http_options
 from sshwall.engine import load_checked
 from sshwall.policy import default_policy_path
 from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.errors import UsageError
+from sshwall.errors import SshwallError, UsageError
 from sshwall.proxy.jsonrpc import MAX_FRAME_BYTES, FrameError, LineReader, Message, decode
 from sshwall.proxy.relay import StdioRelay
-from sshwall.proxy.upstream import StdioUpstream, Upstream
+from sshwall.proxy.upstream import DEFAULT_RESTART_AFTER_TIMEOUTS, StdioUpstream, Upstream
+from sshwall.proxy.upstreamhome import upstream_home
 
 log = logging.getLogger("sshwall.serve")
 
@@ -45,14 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --listen: `identity: token` lines (or JSON); each request needs Authorization: Bearer TOKEN")
     p.add_argument("--identity", default=os.environ.get("SSHWALL_IDENTITY", "local"),
                    help="identity whose grant the stdio client uses (default: local)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds an upstream request may take")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds an upstream request may take, writing it included (default 120)")
+    p.add_argument("--restart-after-timeouts", type=_count, default=DEFAULT_RESTART_AFTER_TIMEOUTS, metavar="N",
+                   help="kill and restart a stdio upstream after N requests in a row timed out "
+                   f"(default {DEFAULT_RESTART_AFTER_TIMEOUTS}; 0: never)")
     p.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024,
                    help="largest client message accepted (default 4 MiB)")
+    add_http_options(p)
     p.add_argument("--backend-arg", action="append", default=[], metavar="ARG",
                    help="option for the built-in backend (repeatable), e.g. --backend-arg=--known-hosts=FILE")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.add_argument("upstream", nargs=argparse.REMAINDER, help="-- UPSTREAM_CMD [ARGS...]")
     return p
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 or more), got {text!r}")
+    return int(text)
 
 
 def upstream_argv(args: argparse.Namespace) -> list[str]:
@@ -69,6 +82,8 @@ async def serve(args: argparse.Namespace) -> int:
         raise UsageError("give either --upstream-url or an upstream command after --, not both")
     policy = load_checked(args.rules or default_policy_path())
     audit = AuditLog(args.audit, fsync=args.audit_fsync) if args.audit else None
+    if audit is not None:
+        _reopen_on_sighup(audit)
     # Where the upstream's own messages go: the relay, or the SDK frontend's router.
     route: list[Callable[[Message], Awaitable[None]]] = []
 
@@ -77,14 +92,20 @@ async def serve(args: argparse.Namespace) -> int:
             await route[0](msg)
 
     upstream: Upstream
+    home: str | None = None  # an upstream the gateway does not start: its home is unknown
     if args.upstream_url:
         from sshwall.proxy.http_upstream import HttpUpstream
 
         upstream = HttpUpstream(args.upstream_url, on_message=from_upstream, timeout=args.timeout)
     else:
-        upstream = StdioUpstream(upstream_argv(args), on_message=from_upstream, timeout=args.timeout)
+        argv = upstream_argv(args)
+        upstream = StdioUpstream(argv, on_message=from_upstream, timeout=args.timeout,
+                                 restart_after_timeouts=args.restart_after_timeouts,
+                                 on_notice=lambda kind, detail: firewall.notice(kind, detail))
+        builtin = argv[:3] == [sys.executable, "-m", "sshwall.backend"]
+        home = upstream_home(argv[3:] if builtin else argv, builtin)
     state = await open_state(args.state)
-    firewall = Firewall(policy, upstream.request, audit, Governor(policy, state, time.time))
+    firewall = Firewall(policy, upstream.request, audit, Governor(policy, state, time.time), upstream_home=home)
     reaper = asyncio.create_task(_reap(firewall))
     try:
         if args.listen:
@@ -119,6 +140,23 @@ async def serve(args: argparse.Namespace) -> int:
         await state.close()
         if audit is not None:
             audit.close()
+
+
+def _reopen_on_sighup(audit: AuditLog) -> None:
+    """``kill -HUP`` (logrotate's postrotate) makes the audit log follow its path at once;
+    without it a rotation is still noticed before the next record."""
+    import signal
+
+    def reopen() -> None:
+        try:
+            audit.reopen()
+        except SshwallError as err:  # the next append retries, and denies while it fails
+            log.error("audit log reopen failed: %s", err)
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reopen)
+    except (AttributeError, NotImplementedError, RuntimeError):  # no SIGHUP (Windows)
+        pass
 
 
 async def _reap(firewall: Firewall, every_s: float = 1.0) -> None:
