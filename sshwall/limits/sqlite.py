@@ -1,24 +1,17 @@
 """The ``sqlite`` backend: one database file, exact across the processes of one machine.
 
-The only module that imports ``sqlite3``. Each opened database has one connection living on
-one worker thread (a single-thread executor), so the event loop never blocks on disk and the
-connection is never shared between threads. Every operation is one ``BEGIN IMMEDIATE``
-transaction: it takes the database's write lock before reading, so concurrent processes are
-serialised and a check-then-record can never interleave with another. Waiting for that lock
-is bounded by ``busy_timeout``; beyond it the operation fails with ``StateError``.
-
-WAL mode lets readers run beside the writer; ``synchronous=NORMAL`` keeps every committed
-transaction across a crash of sshwall (not necessarily across a power cut).
+The tables' logic: rate caps (``SqliteLimiter``) and background tasks (``SqliteTaskRegistry``).
+The file itself, its connection, journal and faults are ``sqlite_db.SqliteDatabase``'s. Every
+operation is one transaction of ``SqliteDatabase.transaction`` (``BEGIN IMMEDIATE``: it takes the
+database's write lock before reading, so concurrent processes are serialised and a
+check-then-record can never interleave with another), on the file that is at the path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from sshwall.errors import StateError
 from sshwall.limits.model import (
@@ -30,111 +23,11 @@ from sshwall.limits.model import (
     distinct_keys,
     worse,
 )
+from sshwall.limits.sqlite_db import TASK_COLUMNS as _TASK_COLUMNS
+from sshwall.limits.sqlite_db import SqliteDatabase
 
-T = TypeVar("T")
-_SCHEMA_VERSION = 1
 _SWEEP_EVERY = 1024
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS rate_events (key TEXT NOT NULL, ts INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key, ts);
-CREATE TABLE IF NOT EXISTS rate_keys (
-    key TEXT PRIMARY KEY, retention_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tasks (
-    connection_id TEXT PRIMARY KEY, identity TEXT NOT NULL, command TEXT NOT NULL,
-    interval_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL, expires_ms INTEGER, host TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_identity ON tasks (identity);
-CREATE INDEX IF NOT EXISTS tasks_expires ON tasks (expires_ms);
-"""
-_TASK_COLUMNS = "connection_id, identity, command, interval_ms, started_ms, expires_ms, host"
 _ORDER = "ORDER BY started_ms, connection_id"
-
-
-class SqliteDatabase:
-    """One SQLite file, its connection and the worker thread that owns it."""
-
-    def __init__(self, path: Path, timeout_s: float = 1.0) -> None:
-        self.path = path
-        self.timeout_s = timeout_s
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sshwall-sqlite")
-        self._conn: sqlite3.Connection | None = None
-        self._users = 0
-        self._closed = False
-
-    @property
-    def where(self) -> str:
-        """How errors name this backend."""
-        return f"sqlite at {self.path}"
-
-    async def open(self) -> None:
-        """Open (creating if needed) the file and its schema; ``StateError`` if unusable."""
-        await self.run(self._open)
-
-    def _open(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
-        self._conn = conn
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-            raise sqlite3.OperationalError("cannot switch the database to WAL mode")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        with _transaction(conn):
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _SCHEMA_VERSION):
-                raise sqlite3.DatabaseError(f"schema version {version}, this sshwall knows {_SCHEMA_VERSION}")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the worker thread, translating SQLite errors into ``StateError``."""
-        if self._closed:
-            raise StateError(f"{self.where} is closed")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StateError(f"{self.where} busy beyond {self.timeout_s:g} s: {exc}") from exc
-            raise StateError(f"{self.where} failed: {exc}") from exc
-        except (sqlite3.Error, OSError) as exc:
-            raise StateError(f"{self.where} failed: {exc}") from exc
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """The open connection (only to be used on the worker thread)."""
-        if self._conn is None:
-            raise sqlite3.ProgrammingError("the database is not open")
-        return self._conn
-
-    def retain(self) -> None:
-        """One more user (limiter or registry) shares this database."""
-        self._users += 1
-
-    async def release(self) -> None:
-        """A user is done; the last one closes the connection and stops the thread."""
-        self._users -= 1
-        if self._users > 0 or self._closed:
-            return
-        self._closed = True
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=False)
-
-
-class _transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> None:
-        self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 class _Deny(Exception):
@@ -162,10 +55,9 @@ class SqliteLimiter:
         return await self._db.run(lambda: self._decide(list(requests), now_ms, record=False))
 
     def _decide(self, requests: list[LimitRequest], now_ms: int, *, record: bool) -> LimitResult:
-        conn = self._db.conn
         keys = distinct_keys(requests)
         try:
-            with _transaction(conn):
+            with self._db.transaction() as conn:
                 retention: dict[str, int] = {}
                 for key, window in keys.items():
                     row = conn.execute("SELECT retention_ms FROM rate_keys WHERE key = ?", (key,)).fetchone()
@@ -198,7 +90,7 @@ class SqliteLimiter:
     def _sweep(self, now_ms: int) -> None:
         """Drop the events and keys no window can see any more (keys that went idle)."""
         self._since_sweep = 0
-        with _transaction(self._db.conn) as conn:
+        with self._db.transaction() as conn:
             conn.execute(
                 "DELETE FROM rate_events WHERE ts <= ? - "
                 "(SELECT retention_ms FROM rate_keys k WHERE k.key = rate_events.key)",
@@ -242,10 +134,12 @@ class SqliteTaskRegistry:
         return await self._db.run(lambda: self._start(task, caps))
 
     def _start(self, task: BackgroundTask, caps: TaskCaps) -> TaskResult:
-        with _transaction(self._db.conn) as conn:
+        with self._db.transaction() as conn:
             cid = task.connection_id
             row = conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE connection_id = ?", (cid,)).fetchone()
             old = _task(row) if row else None
+            if old is not None and caps.one_per_connection:
+                return TaskResult(False, task, cap="one_per_connection", limit=1, active=1)
             (mine,) = conn.execute(
                 "SELECT COUNT(*) FROM tasks WHERE identity = ? AND connection_id != ?", (task.identity, cid)
             ).fetchone()
@@ -272,7 +166,7 @@ class SqliteTaskRegistry:
         return await self._db.run(lambda: self._delete("identity = ?", (identity,)))
 
     def _delete(self, where: str, args: tuple[str, ...]) -> list[BackgroundTask]:
-        with _transaction(self._db.conn) as conn:
+        with self._db.transaction() as conn:
             rows = conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {where} {_ORDER}", args).fetchall()
             conn.execute(f"DELETE FROM tasks WHERE {where}", args)
             return [_task(row) for row in rows]
@@ -288,7 +182,8 @@ class SqliteTaskRegistry:
         return await self._db.run(lambda: self._select("expires_ms IS NOT NULL AND expires_ms <= ?", (now_ms,)))
 
     def _select(self, where: str, args: tuple[str | int, ...]) -> list[BackgroundTask]:
-        rows = self._db.conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {where} {_ORDER}", args).fetchall()
+        with self._db.transaction() as conn:
+            rows = conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {where} {_ORDER}", args).fetchall()
         return [_task(row) for row in rows]
 
     async def close(self) -> None:
