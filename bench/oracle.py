@@ -1,7 +1,7 @@
 """The full mutation pass: every mutation of every seed, decided, every allowed one run in the oracle.
 
 Run:  python bench/oracle.py [--rules FILE] [--corpus FILE.jsonl] [--budget N] [--seed S]
-                             [--findings FILE.md] [--timeout SECONDS]
+                             [--findings FILE.md] [--timeout SECONDS] [--programs a,b,...]
 
 Prints the same figures as tests/oracle/test_mutations.py ("mutations: tried N, allowed M,
 run K, violations V"), the time spent generating, deciding and running, runs per second, and
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=5.0, help="seconds per oracle run")
     ap.add_argument("--findings", type=Path, default=None, help="append the findings (markdown) here")
+    ap.add_argument("--programs", default=None, help="only mutations of these programs (comma-separated)")
     args = ap.parse_args(argv)
 
     reason = unavailable()
@@ -50,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     policy = load_policy(args.rules)
     t0 = time.monotonic()
     seeds = load_seeds(policy, args.corpus)
+    if args.programs:
+        wanted = set(args.programs.split(","))
+        seeds = [s for s in seeds if any(w in s for w in wanted)]
     mutations = generate(seeds, policy, args.budget, args.seed)
+    if args.programs:
+        mutations = [m for m in mutations if m.program in wanted]
     t1 = time.monotonic()
     with Oracle(timeout=args.timeout) as oracle:
         tally: Tally = run_mutations(policy, mutations, oracle)

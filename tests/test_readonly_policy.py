@@ -127,7 +127,8 @@ DENY = [
     "'rm' -rf /", "echo 'x", '"unterminated', "ls \\", "ls\x00", "ls\r\nid", "ls\x1b[A", "ls\x0bid",
     "cat <<EOF\nhi\nEOF\n", "bash <<< 'id'", "sh <<< \"rm -rf /\"", "echo $((1+2))", "((x++))",
     "let x=1", "[[ -f x ]]", "case a in a) id;; esac", "select x in a; do id; done", "coproc id",
-    "time id", "while true; do uptime; done", "until false; do uptime; done", "for i in a; do cat $i; done",
+    "time id", "while true; do uptime; done", "until false; do uptime; done", "for i in $(ls); do cat $i; done",
+    "for f in /var/log/syslog /etc/shadow; do cat $f; done", "for f; do cat $f; done",
     "if true; then uptime; fi", "! uptime", "LD_PRELOAD=/tmp/x.so ls", "PATH=/tmp ls", "IFS=x ls",
     "BASH_ENV=/tmp/x ls", "GIT_PAGER=id git log", "PAGER=id journalctl", "HOME=/root ls",
     "(" * 300 + "ls" + ")" * 300, "$(" * 120 + "id" + ")" * 120, "ls " + "x" * (20 * 1024),
@@ -137,6 +138,7 @@ DENY = [
 ALLOW = [
     "ls -la", "ls -lah /var/log/nginx/", "ls -la ~", "ls -la ~/.ssh", "cat /etc/hosts", "cat /etc/resolv.conf",
     "cat /etc/nginx/nginx.conf", "tail -n 50 /var/log/syslog", "tail -100 /var/log/messages",
+    "for f in /var/log/syslog /var/log/messages; do tail -n 5 $f; done",
     "head -20 /var/log/dpkg.log", "grep -c error /var/log/syslog", "grep -E 'a|b' /var/log/syslog",
     "grep -v debug /var/log/app.log", "grep -rn error /var/log", "grep -i 'error' /var/log/nginx/*.log",
     "zcat /var/log/syslog.2.gz | grep oom", "ps -ef", "ps -eo pid,cmd --sort=-%cpu | head",

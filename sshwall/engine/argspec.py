@@ -24,6 +24,16 @@ from sshwall.policy.model import EndlessRule, ProgramSpec, ValueRule
 NUMERIC = "-NUM"
 
 
+class Endless(str):
+    """A problem saying the command runs until killed (the engine's ``endless`` notion).
+
+    A ``str``, so it reads like any problem; its type lets the checker apply the command set's
+    ``endless`` choice and the stricter rule of scheduled work.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Use:
     """An argument whose value needs a semantic check (a path, a URL, a script)."""
@@ -245,6 +255,17 @@ class _Reader:
             d = next((f for f in chain.in_order() if f.name.startswith(key) and len(key) > 1), None)
         else:
             d = chain.lookup(chain.canonical(text))
+            name, eq, attached = text.partition("=")
+            if d is None and eq and chain.family == "openssl":
+                # `-in=FILE`, `-type=mx`: OpenSSL 3's opt_next and nslookup's option loop read
+                # the option with an attached value.
+                d = chain.lookup(chain.canonical(name))
+                if d is not None and d.arity == "none" and not d.denied:
+                    self.res.problems.append(f"flag `{name}` takes no value (`{text}`)")
+                    return
+                if d is not None:
+                    self.add(chain, d, _attached(attached), f"{name}=")
+                    return
         if d is None:
             d = self.unknown(chain, text)
             if d is None:
@@ -262,7 +283,7 @@ class _Reader:
         fam = chain.family
         if text.startswith("+"):
             self.cluster(chain, text[1:], prefix="+")
-        elif fam in ("find", "iproute2"):
+        elif fam in ("find", "iproute2", "openssl"):
             self.word_flag(chain, w)
         elif text.startswith("--"):
             self.long(chain, w)
@@ -437,14 +458,14 @@ def _check_flags(res: ParsedArgs, visited: list[ProgramSpec], seen: list[_Seen],
 
 def _endless(rule: EndlessRule, what: str, names: set[str], count: int) -> list[str]:
     """Why ``what`` would run until killed (a read-only diagnostic must end on its own)."""
-    out = [f"flag `{f}` makes `{what}` run until killed" for f in rule.flags if f in names]
+    out = [Endless(f"flag `{f}` makes `{what}` run until killed") for f in rule.flags if f in names]
     if count in rule.operand_counts:
-        out.append(f"`{what}` with {count} operand(s) runs until killed (a delay without a count)")
+        out.append(Endless(f"`{what}` with {count} operand(s) runs until killed (a delay without a count)"))
     if rule.unless and not names.intersection(rule.unless):
-        out.append(f"`{what}` runs until killed without `{'` or `'.join(rule.unless)}`")
+        out.append(Endless(f"`{what}` runs until killed without `{'` or `'.join(rule.unless)}`"))
     for flag, bounds in rule.flags_unless.items():
         if flag in names and not names.intersection(bounds):
-            out.append(f"flag `{flag}` makes `{what}` run until killed without `{'` or `'.join(bounds)}`")
+            out.append(Endless(f"flag `{flag}` makes `{what}` run until killed without `{'` or `'.join(bounds)}`"))
     return out
 
 

@@ -14,6 +14,10 @@ never names a dot file), ``extglob``, ``nocaseglob`` or ``globstar`` (``**`` is 
 cross folders). Where bash versions differ sshwall takes the wider reading: ``.*`` may name
 ``.`` and ``..`` (bash before 5.2 has no ``globskipdots``). A bracket holding a POSIX class
 (``[[:alpha:]]``) makes its segment match any name.
+
+``overlap`` is a fast necessary condition; for a glob operand the engine then asks
+``globwitness.intersect`` the exact question (bash's dot rule, the word's literal fallback,
+the protected exceptions) and names the shortest shared path in the deny reason.
 """
 
 from __future__ import annotations

@@ -303,6 +303,31 @@ def parse_lsof(text: str) -> tuple[Option, ...]:
     return tuple(out.values())
 
 
+def parse_nslookup(text: str) -> tuple[Option, ...]:
+    """nslookup(1): command-line options are the ``set`` keywords with a dash (``-type=mx``,
+    ``-debug``); a keyword shown as ``name=value`` takes an attached value only (``-type mx``
+    is "Invalid option: type"), ``[no]x`` / ``nox`` is a switch and its negation."""
+    text = re.sub(r".\x08", "", text)
+    body = text.split("set keyword", 1)[-1].split("RETURN VALUES", 1)[0]
+    out: dict[str, Option] = {}
+    for line in body.splitlines():
+        m = re.match(r" {14}([a-z0-9]+)(=\w+)?(?: \| ([a-z]+)(=\w+)?)?(?:\s{2,}\S.*)?\s*$", line)
+        if not m:
+            continue
+        for name, value in ((m.group(1), m.group(2)), (m.group(3), m.group(4))):
+            if not name:
+                continue
+            if value:
+                out.setdefault("-" + name, Option("-" + name, "optional", value[1:]))
+                continue
+            base = name[2:] if name.startswith("no") and name != "nod2" else name
+            base = "d2" if name == "nod2" else base
+            for n in (base, "no" + base):
+                out.setdefault("-" + n, Option("-" + n, "none"))
+    out.setdefault("-version", Option("-version", "none"))  # nslookup(1): "The -version option"
+    return tuple(out.values())
+
+
 def parse_man(text: str) -> tuple[Option, ...]:
     """A man page's tagged option paragraphs: heads at the first indent level (7 blanks)."""
     text = re.sub(r".\x08", "", text)
@@ -350,7 +375,7 @@ class Source:
     """Where a program's options come from: a command and the parser for its output."""
 
     argv: tuple[str, ...]
-    parser: Literal["gnu", "kubectl", "ps", "iproute2", "find", "lsof", "man", "builtin"]
+    parser: Literal["gnu", "kubectl", "ps", "iproute2", "find", "lsof", "man", "nslookup", "builtin"]
 
 
 # Programs whose --help is not `PROG --help` in GNU format. Anything else: `PROG --help`, and
@@ -372,6 +397,8 @@ _SOURCES: dict[str, tuple[Source, ...]] = {
     "git": (Source(("man", "-P", "cat", "git"), "man"),),
     "kubectl": (Source(("kubectl", "options"), "kubectl"),),
     "docker": (Source(("docker", "--help"), "gnu"),),
+    "nslookup": (Source(("man", "-P", "cat", "nslookup"), "nslookup"),),
+    "openssl": (Source(("openssl", "help"), "gnu"),),
 }
 _BUILTINS = frozenset({"echo", "printf", "type", "command", "cd", "pwd", "true", "false", "test", "["})
 
@@ -413,12 +440,21 @@ CORRECTIONS: dict[str, dict[str, Arity]] = {
     "pidof": {"-d": "required"},
     # lsof(8): "-o o" -- "-o" alone lists offsets; a following number is its digit count.
     "lsof": {"-o": "optional", "-K": "optional"},  # lsof -h: "-K [i] list|(i)gn tasKs"
+    # sysstat 12.6 sar.c main() / sa_common.c parse_sar_opt(): -f and -o take the next word
+    # unless it starts with '-' or is all digits; -r/-u take it only if it is "ALL", -F only if
+    # "MOUNT" (and only as the cluster's last letter); -s/-e only if it is 5 or 8 characters
+    # long; -q only a keyword list (`sar -q 1 2` prints two reports). sar --help shows them as
+    # "-F [ MOUNT ]", which reads as required.
+    "sar": {"-f": "optional", "-o": "optional", "-r": "optional", "-u": "optional", "-F": "optional",
+            "-s": "optional", "-e": "optional", "-q": "optional"},
+    # pidstat.c: -U takes the next word as a user name unless it starts with '-' or is all digits.
+    "pidstat": {"-U": "optional"},
 }
 
 
 def _parse(source: Source, text: str) -> tuple[Option, ...]:
     parsers = {"gnu": parse_gnu, "kubectl": parse_kubectl, "ps": parse_ps, "iproute2": parse_iproute2,
-               "find": parse_find, "lsof": parse_lsof, "man": parse_man,
+               "find": parse_find, "lsof": parse_lsof, "man": parse_man, "nslookup": parse_nslookup,
                "builtin": lambda t: parse_gnu(t, max_indent=8)}
     return parsers[source.parser](text)
 
@@ -442,6 +478,8 @@ GREEDY: dict[str, frozenset[str]] = {
     "iostat": frozenset({"-p"}),
     "curl": frozenset({"-h", "--help"}),
     "ps": frozenset({"--help"}),
+    "sar": frozenset({"-f", "-o", "-r", "-u", "-F", "-s", "-e", "-q"}),
+    "pidstat": frozenset({"-U"}),
 }
 
 
@@ -472,7 +510,7 @@ def real_options(program: str, subcommand: tuple[str, ...] = ()) -> tuple[Option
         return _zgrep()
     sources = _SOURCES.get(program, (Source((program, "--help"), "gnu"),))
     tables = [_parse(s, _output(s.argv)) for s in sources]
-    if program not in ("ip", "find", "kubectl", "docker"):
+    if program not in ("ip", "find", "kubectl", "docker", "nslookup", "openssl"):
         tables.append(parse_man(man_page(program)))  # options the help text leaves out
     return _corrected(program, _merge(*tables))
 
@@ -510,6 +548,9 @@ def _sub_options(program: str, sub: tuple[str, ...]) -> tuple[Option, ...]:
         return parse_kubectl(_output(("kubectl", *sub, "--help")))
     if program == "docker":
         return parse_gnu(_output(("docker", *sub, "--help")))
+    if program == "openssl":
+        # `openssl x509 -help`: " -in infile   Certificate input..." (apps/lib/opt.c opt_help).
+        return parse_gnu(_output(("openssl", *sub, "-help")))
     if program == "systemctl" or program == "journalctl":
         return real_options(program) or ()  # one option table for every verb
     return ()
@@ -518,5 +559,6 @@ def _sub_options(program: str, sub: tuple[str, ...]) -> tuple[Option, ...]:
 def family_of(program: str) -> str:
     """The option family sshwall's docs name for a program (docs/option-grammar.md)."""
     return {"kubectl": "pflag", "docker": "pflag", "git": "git", "ip": "iproute2", "ps": "ps",
-            "find": "find", "tar": "tar", "lsof": "lsof", "top": "top"}.get(program, "gnu")
+            "find": "find", "tar": "tar", "lsof": "lsof", "top": "top", "openssl": "openssl",
+            "nslookup": "openssl"}.get(program, "gnu")
 

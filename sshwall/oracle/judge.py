@@ -64,6 +64,14 @@ def _writes(call: Call) -> bool:
     return call.name == "creat" or any(f in call.args for f in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"))
 
 
+def _own_thread_name(call: Call, path: str) -> bool:
+    """``pthread_setname_np`` writes ``/proc/self/task/TID/comm``: a process naming its own
+    threads (BIND's nslookup and dig do), which is what ``prctl(PR_SET_NAME)`` does, no state."""
+    return path.endswith("/comm") and any(
+        re.fullmatch(r"/proc/(self|thread-self)(/task/[0-9]+)?/comm", s) for s in call.strings()
+    )
+
+
 class Judge:
     """Judges one run; ``violations`` collects in the order they were found."""
 
@@ -159,7 +167,7 @@ class Judge:
             self.touched.setdefault(path, call.line)
             if path.startswith("/dev/") and not any(fnmatch.fnmatchcase(path, p) for p in DEV_WRITABLE):
                 self.add("write", f"opened {path} for writing (outside the overlay): {call.line}")
-            elif path.startswith(("/proc/", "/sys/")):
+            elif path.startswith(("/proc/", "/sys/")) and not _own_thread_name(call, path):
                 self.add("state", f"opened kernel interface {path} for writing: {call.line}")
 
     def _touch(self, call: Call) -> None:

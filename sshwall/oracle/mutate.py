@@ -154,7 +154,7 @@ def _values(opt: Option) -> tuple[str, ...]:
 
 def _forms(opt: Option, family: str, others: list[Option]) -> Iterator[tuple[list[str], str]]:
     """(inserted words, description) for every way to write ``opt``."""
-    long_ = opt.name.startswith("--") or (family in ("find", "iproute2") and len(opt.name) > 2)
+    long_ = opt.name.startswith("--") or (family in ("find", "iproute2", "openssl") and len(opt.name) > 2)
     bsd = family == "ps" and not opt.name.startswith("-")
     if opt.arity in ("none", "optional"):
         yield [opt.name], "bare"
@@ -227,9 +227,9 @@ def mutate_argv(argv: list[str], spec: ProgramSpec) -> Iterator[tuple[list[str],
     path, at = _subcommand_at(spec, argv)
     family = family_of(program)
     tables: list[tuple[tuple[Option, ...], int]] = []
-    if path and program in ("git", "docker", "kubectl"):
+    if path and program in ("git", "docker", "kubectl", "openssl"):
         tables.append((real_options(program, path) or (), at))
-    tables.append((real_options(program) or (), 1 if program in ("git", "docker", "kubectl") else at))
+    tables.append((real_options(program) or (), 1 if program in ("git", "docker", "kubectl", "openssl") else at))
     for table, pos in tables:
         opts = list(table)
         for opt in opts:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 Arity = Literal["none", "required", "optional"]
-Family = Literal["gnu", "posix", "pflag", "git", "iproute2", "ps", "find", "tar"]
+Family = Literal["gnu", "posix", "pflag", "git", "iproute2", "ps", "find", "tar", "openssl"]
 ArgKind = Literal["opaque", "read", "metadata", "write", "url", "pattern", "script", "format"]
 
 _KINDS = frozenset(get_args(ArgKind))

@@ -143,6 +143,11 @@ UNLISTED: dict[str, dict[str, str]] = {
     # cksum.c 9.1 "a:l:bctwz"; dmesg.c 2.38 "...iPpr..."; file 5.44 OPTSTRING "...E..."; host 9.18 "-i -D".
     "cksum": {"-b": "none", "-t": "none"}, "dmesg": {"-i": "none"}, "file": {"-E": "none"},
     "host": {"-i": "none", "-D": "none"},
+    # `openssl x509 -help` / `crl -help`: " -*  Any supported digest" (opt.c OPT_MD): `openssl
+    # x509 -noout -fingerprint -sha256 -in CERT` runs, `-sha257` is "Unknown option".
+    "openssl": {f"-{d}": "none" for d in ("sha1", "sha256", "sha384", "sha512", "md5")},
+    # sar(1) SYNOPSIS "-[0-9]+" (days ago): `sar -1` looks for yesterday's file, `-9x` is usage.
+    "sar": {"-NUM": "none"},
     # ip.c: matches(opt, "-stats") and "-help" besides the OPTIONS the usage text lists.
     "ip": {"-stats": "none", "-help": "none"},
     # ps(1) of procps-ng 4.0.2 (the help text lists fewer): -Z, M, g, h, header aliases.
@@ -203,7 +208,7 @@ def _lookup(program: str, family: str, flag: str, tables: list[tuple[Option, ...
 def _tables(program: str, path: tuple[str, ...]) -> list[tuple[Option, ...]]:
     """The real option tables a spec at ``path`` applies to (subcommand's own, then global)."""
     top = real_options(program) or ()
-    if not path or program not in ("git", "docker", "kubectl"):
+    if not path or program not in ("git", "docker", "kubectl", "openssl"):
         return [top]
     own = real_options(program, path)
     # kubectl's global flags are cobra persistent flags (valid after the verb); docker's and
