@@ -77,3 +77,24 @@ def tunnel_created(local_port: int, remote_host: str, remote_port: int, tunnel_i
 def tunnel_closed(tunnel_id: str) -> str:
     """``closeTunnel``'s reply."""
     return f"隧道 {tunnel_id} 已关闭"
+
+
+def background_started(command: str, interval_ms: int, info: ConnectionInfo) -> str:
+    """``backgroundExecute``'s reply (the interval in seconds, as JavaScript prints ``ms / 1000``)."""
+    return (f"已在后台启动命令: {command}\n间隔: {interval_ms / 1000:g}秒\n连接: {display_name(info)}\n\n"
+            "使用 stopBackground 工具可停止此后台任务。")
+
+
+def background_stopped(info: ConnectionInfo) -> str:
+    """``stopBackground``'s reply when it stopped a task."""
+    return f"已停止连接 {display_name(info)} 的后台任务"
+
+
+def no_background(info: ConnectionInfo) -> str:
+    """``stopBackground``'s reply when the connection has no task."""
+    return f"连接 {display_name(info)} 没有正在运行的后台任务"
+
+
+def all_background_stopped(count: int) -> str:
+    """``stopAllBackgroundTasks``' reply."""
+    return f"已停止所有 {count} 个后台任务" if count else "当前没有运行中的后台任务"

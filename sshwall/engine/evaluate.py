@@ -257,7 +257,9 @@ class _Evaluation:
             self.deny(f"{rid}.interval", f"interval {value} ms is absurdly long")
         bound = rule.background.run_bound if rule.background is not None else None
         overlap = prof.schedule.overlap if prof.schedule is not None else True
-        if overlap and bound is not None and 0 < value <= bound:
+        below_min = rule.interval is not None and rule.interval.min is not None and value < rule.interval.min
+        # Below interval.min already denies (and the policy keeps the bound below that minimum).
+        if overlap and bound is not None and 0 < value <= bound and not below_min:
             self.deny(f"{rid}.background.run_timeout",
                       f"interval {format_duration(value)}{missing} is not above the longest a run may last "
                       f"({format_duration(bound)}: run_timeout + kill_after): the upstream starts a run every "

@@ -128,6 +128,8 @@ class MemoryTaskRegistry:
         until the proxy stops them and calls ``stop``."""
         async with self._lock:
             old = self._tasks.get(task.connection_id)
+            if old is not None and caps.one_per_connection:
+                return TaskResult(False, task, cap="one_per_connection", limit=1, active=1)
             others = [t for t in self._tasks.values() if t.connection_id != task.connection_id]
             mine = sum(1 for t in others if t.identity == task.identity)
             if caps.max_active is not None and mine >= caps.max_active:

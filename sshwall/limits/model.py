@@ -16,7 +16,7 @@ from sshwall.errors import UsageError
 from sshwall.policy.durations import format_duration
 from sshwall.policy.model import BackgroundRule, Limit
 
-TaskCap = Literal["max_active", "max_active_total"]
+TaskCap = Literal["max_active", "max_active_total", "one_per_connection"]
 
 
 @dataclass(frozen=True)
@@ -116,10 +116,15 @@ class BackgroundTask:
 
 @dataclass(frozen=True)
 class TaskCaps:
-    """Caps checked when a task starts (``None``: no cap)."""
+    """Caps checked when a task starts (``None``: no cap).
+
+    ``one_per_connection``: a connection that already has a registered task (running, starting,
+    or maybe started) gets no second one; without it a new task replaces the old.
+    """
 
     max_active: int | None = None
     max_active_total: int | None = None
+    one_per_connection: bool = False
 
     @classmethod
     def from_rule(cls, rule: BackgroundRule | None) -> TaskCaps:
@@ -127,6 +132,10 @@ class TaskCaps:
         if rule is None:
             return cls()
         return cls(rule.max_active, rule.max_active_total)
+
+    def exclusive(self) -> TaskCaps:
+        """These caps, with a second task on a connection refused instead of replacing."""
+        return TaskCaps(self.max_active, self.max_active_total, True)
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,8 @@ class TaskResult:
         """A sentence for the agent saying which cap refused the task."""
         if self.started:
             return "background task registered"
+        if self.cap == "one_per_connection":
+            return f"background tasks: connection {self.task.connection_id} already has one; stop it first"
         if self.cap == "max_active":
             return (
                 f"background tasks: at most {self.limit} active for {self.task.identity} "
@@ -180,8 +191,9 @@ class TaskRegistry(Protocol):
     """The background tasks running upstream, with per-identity and total caps."""
 
     async def start(self, task: BackgroundTask, caps: TaskCaps, now_ms: int) -> TaskResult:
-        """Atomically: replace the task of ``task.connection_id`` if there is one, then check
-        ``caps`` (per identity first, then total); on a violation nothing changes."""
+        """Atomically: refuse when ``caps.one_per_connection`` and the connection has a task,
+        else replace the task of ``task.connection_id`` if there is one, then check ``caps``
+        (per identity first, then total); on a violation nothing changes."""
         ...
 
     async def stop(self, connection_id: str) -> BackgroundTask | None:

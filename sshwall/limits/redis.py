@@ -166,6 +166,7 @@ class RedisTaskRegistry:
             0 if task.host is None else 1, task.host or "",
             -1 if caps.max_active is None else caps.max_active,
             -1 if caps.max_active_total is None else caps.max_active_total,
+            1 if caps.one_per_connection else 0,
         ]
         reply = await self._store.run(self._store.start_script, [], args)
         if reply[0] != 1:

@@ -71,12 +71,14 @@ return {1}
 _FIELDS = "'identity', 'command', 'interval_ms', 'started_ms', 'expires_ms', 'host'"
 
 # ARGV: ns, connection id, identity, command, interval_ms, started_ms, expires_ms or '',
-#       has host (1/0), host, max per identity (-1 none), max total (-1 none).
+#       has host (1/0), host, max per identity (-1 none), max total (-1 none),
+#       one per connection (1/0).
 # Returns {1, '', 0, 0, replaced task's 6 fields (nil when none)} or {0, cap, limit, active}.
 START = f"""
 local ns, cid, ident = ARGV[1], ARGV[2], ARGV[3]
 local tkey = ns .. 'task:' .. cid
 local old = redis.call('HMGET', tkey, {_FIELDS})
+if old[1] and ARGV[12] == '1' then return {{0, 'one_per_connection', 1, 1}} end
 local mine = redis.call('SCARD', ns .. 'tasks:of:' .. ident)
 local total = redis.call('SCARD', ns .. 'tasks')
 if old[1] then

@@ -496,4 +496,7 @@ class Policy(_Frozen):
             unknown = [g for g in grant.hosts if g not in self.hosts]
             if unknown:
                 raise ValueError(f"grants.{who}.hosts names unknown host groups {unknown}")
+            strange = [t for t in grant.tools or () if t not in self.tools and t not in self.profile.tools]
+            if strange:
+                raise ValueError(f"grants.{who}.tools names tools neither the policy nor profile {self.profile.name} knows: {strange}")
         return self

@@ -12,7 +12,7 @@ import re
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ArgKind = Literal[
     "command",  # a shell command string, analysed with bashlex
@@ -198,6 +198,16 @@ class Schedule(BaseModel):
     stop_ends_run: bool = False
     per_connection: Literal["orphans-concurrent", "replaces", "independent"] = "orphans-concurrent"
     stopped_reply: str | None = None
+
+    @field_validator("stopped_reply")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"stopped_reply is not a regular expression: {err}") from None
+        return value
 
 
 class ToolProfile(BaseModel):

@@ -40,8 +40,10 @@ def test_max_active_denies_a_second_task_until_the_first_is_stopped(gateways: Ga
     assert second.first_line == CAP_DENIAL.format(who="local")
     assert [c["arguments"]["connectionId"] for c in _forwarded(record)] == ["c1"]  # c2 never reached it
 
-    # Mcp Ssh keeps one task per connection: a new task on c1 replaces the old, no cap involved.
-    assert gw.call("backgroundExecute", _bg("c1", interval=20000)).allowed
+    # Mcp Ssh keeps one timer per connection, and a second start orphans one when the first is
+    # still starting: a second task on c1 is refused until c1's task is stopped.
+    again = gw.call("backgroundExecute", _bg("c1", interval=20000))
+    assert again.denied and "orphan timer that no stop reaches" in again.first_line, again.text
     assert gw.call("backgroundExecute", _bg("c2")).first_line == CAP_DENIAL.format(who="local")
 
     assert gw.call("stopBackground", {"connectionId": "c1"}).allowed
@@ -52,7 +54,7 @@ def test_max_active_denies_a_second_task_until_the_first_is_stopped(gateways: Ga
     assert gw.call("backgroundExecute", _bg("c3")).allowed
     tools = [(c["tool"], c["arguments"].get("connectionId")) for c in _forwarded(record)]
     assert tools == [
-        ("backgroundExecute", "c1"), ("backgroundExecute", "c1"), ("stopBackground", "c1"),
+        ("backgroundExecute", "c1"), ("stopBackground", "c1"),
         ("backgroundExecute", "c2"), ("stopAllBackgroundTasks", None), ("backgroundExecute", "c3"),
     ]
 

@@ -152,3 +152,22 @@ def test_caps_from_a_policy_rule() -> None:
 def test_a_task_needs_a_connection_id() -> None:
     with pytest.raises(UsageError):
         task("")
+
+
+async def test_one_per_connection_refuses_a_second_task_and_changes_nothing(state: State) -> None:
+    first = task("c1", ttl=10_000)
+    await state.tasks.start(first, NO_CAPS, T0)
+    second = task("c1", command="free -m", started=T0 + 1)
+    refused = await state.tasks.start(second, TaskCaps(max_active=5).exclusive(), T0 + 1)
+    assert (refused.started, refused.cap) == (False, "one_per_connection")
+    assert "already has one" in refused.reason
+    assert await state.tasks.active() == [first]
+    assert (await state.tasks.start(task("c2"), TaskCaps().exclusive(), T0)).started
+
+
+async def test_concurrent_exclusive_starts_on_one_connection_register_exactly_one(state: State) -> None:
+    caps = TaskCaps().exclusive()
+    results = await asyncio.gather(*(state.tasks.start(task("c1", f"id{i}"), caps, T0) for i in range(20)))
+    assert sum(r.started for r in results) == 1
+    assert {r.cap for r in results if not r.started} == {"one_per_connection"}
+    assert len(await state.tasks.active()) == 1
