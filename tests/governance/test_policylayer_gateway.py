@@ -19,6 +19,12 @@ CAP = re.compile(
 BG = {"connectionId": "c1", "command": "uptime"}
 
 
+def bg(n: int) -> dict[str, object]:
+    """A backgroundExecute on its own connection: Mcp Ssh keeps one task per connection, so
+    sshwall denies a second start on one (an orphan timer); these tests count the rate alone."""
+    return {**BG, "connectionId": f"c{n}"}
+
+
 def test_the_fixture_is_policylayers_example_verbatim() -> None:
     assert json.loads(policy("gov-policylayer.json").read_text()) == EXAMPLE
 
@@ -39,11 +45,11 @@ def test_eleventh_background_execute_in_a_minute_is_denied_and_other_tools_alway
         )
 
     for n in range(1, 11):
-        result = gw.call("backgroundExecute", BG)
+        result = gw.call("backgroundExecute", bg(n))
         assert result.allowed, (n, result.raw)
         assert result.text == "ok"  # the trivial upstream's answer, passed on unchanged
 
-    eleventh = gw.call("backgroundExecute", BG)
+    eleventh = gw.call("backgroundExecute", bg(11))
     assert eleventh.denied, eleventh.raw
     match = CAP.match(eleventh.first_line)
     assert match, eleventh.first_line
@@ -53,7 +59,7 @@ def test_eleventh_background_execute_in_a_minute_is_denied_and_other_tools_alway
     assert eleventh.structured["sshwall"]["rules"] == ["limits.calls"]
 
     # Still capped, and the other tools still denied, after the cap is reached.
-    assert CAP.match(gw.call("backgroundExecute", {**BG, "interval": 60000}).first_line)
+    assert CAP.match(gw.call("backgroundExecute", {**bg(12), "interval": 60000}).first_line)
     assert gw.call("executeCommand", {"connectionId": "c1", "command": "uptime"}).denied
 
 
@@ -63,9 +69,9 @@ def test_scope_grant_counts_per_identity_across_replicas(gateways: Gateways, sql
     alice_1, alice_2, bob = gateways.start_many(
         [(policy("gov-policylayer.json"), {"state": state, "identity": who}) for who in ("alice", "alice", "bob")]
     )
-    results = [gw.call("backgroundExecute", BG) for gw in [alice_1, alice_2] * 5]
+    results = [gw.call("backgroundExecute", bg(n)) for n, gw in enumerate([alice_1, alice_2] * 5)]
     assert all(r.allowed for r in results), [r.first_line for r in results]
-    for gw in (alice_1, alice_2):
-        match = CAP.match(gw.call("backgroundExecute", BG).first_line)
+    for n, gw in enumerate((alice_1, alice_2), start=20):
+        match = CAP.match(gw.call("backgroundExecute", bg(n)).first_line)
         assert match and match["who"] == "alice"
-    assert bob.call("backgroundExecute", BG).allowed
+    assert bob.call("backgroundExecute", bg(30)).allowed
