@@ -73,6 +73,33 @@ def is_notification(msg: Message) -> bool:
     return "method" in msg and "id" not in msg
 
 
+GUARDED_METHODS = frozenset({"tools/call", "tools/list"})
+"""Methods the gateway reads (decides or filters) rather than passes through."""
+
+
+def check_client_frame(msg: Message) -> None:
+    """Refuse a client frame the firewall could be bypassed with; raises ``FrameError``.
+
+    A ``tools/call`` is decided only as a request: sent as a notification (no id) it would
+    reach the upstream unchecked, so it is refused. Method names are matched exactly, as the
+    protocol defines them; a name that only differs from a guarded one by case, spaces or
+    slashes (``Tools/Call``, ``tools/call ``) is refused rather than passed to an upstream that
+    might be more lenient.
+    """
+    method = msg.get("method")
+    if not isinstance(method, str):
+        return
+    if method not in GUARDED_METHODS and _folded(method) in GUARDED_METHODS:
+        raise FrameError(METHOD_NOT_FOUND, f"method {method[:100]!r} is not {_folded(method)!r}: method names are matched exactly",
+                         msg.get("id"))
+    if method == "tools/call" and "id" not in msg:
+        raise FrameError(INVALID_REQUEST, "tools/call must be a request with an id; sent as a notification it is refused")
+
+
+def _folded(method: str) -> str:
+    return "/".join(part.strip() for part in method.casefold().strip().strip("/").split("/"))
+
+
 def error(msg_id: Any, code: int, message: str, data: Any = None) -> Message:
     """A JSON-RPC error response."""
     err: dict[str, Any] = {"code": code, "message": message}

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from sshwall.backend.terminals import TerminalManager
 from tests.support.echo import echo_server
 from tests.support.echo import roundtrip as _roundtrip
 from tests.support.mcp_client import BackendClient
 from tests.support.sshd import SshdServer, free_port
+
+DEADLINE_S = 60.0
+"""How long a test waits for terminal output it expects (CI machines can be very busy)."""
+
+
+def _until(backend: BackendClient, session: str, data: str, done: Callable[[str], bool]) -> str:
+    """Write ``data``, then read on until ``done(output so far)`` or the deadline."""
+    text = str((backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": data}).data or {})["output"])
+    deadline = time.monotonic() + DEADLINE_S
+    while not done(text) and time.monotonic() < deadline:
+        more = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": ""}).data or {}
+        text += str(more["output"])
+        if more["closed"]:
+            break
+    return text
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +87,40 @@ def test_terminal_session_runs_a_shell(backend: BackendClient, conn: str, sshd: 
     session = str((opened.data or {})["sessionId"])
     assert session in (backend.ok("listActiveSessions").data or {})["terminals"]
 
-    out = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": "echo sshwall-$((6*7)); stty size\n"})
-    assert "sshwall-42" in out.text and "30 100" in out.text
+    # A busy machine delivers the echo and the command's output in pieces: read on (an empty
+    # write) until what the test expects has come, within a generous deadline.
+    out = _until(backend, session, "echo sshwall-$((6*7)); stty size\n", lambda t: "sshwall-42" in t and "30 100" in t)
+    assert "sshwall-42" in out and "30 100" in out
     backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": f"touch '{remote_dir}/from-pty'\n"})
+    deadline = time.monotonic() + DEADLINE_S
+    while not sshd.path_exists(f"{remote_dir}/from-pty") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert sshd.path_exists(f"{remote_dir}/from-pty")
 
     ended = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": "exit\n"})
-    if not (ended.data or {})["closed"]:
+    deadline = time.monotonic() + DEADLINE_S
+    while not (ended.data or {})["closed"] and time.monotonic() < deadline:
         ended = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": ""})
     assert (ended.data or {})["closed"] is True
     assert backend.call("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": "x"}).is_error
+
+
+def test_terminal_read_waits_for_slow_first_output() -> None:
+    """A host slower than the quiet window: the read waits for the first output, then settles."""
+    ours, theirs = socket.socketpair()
+    manager = TerminalManager()
+    info = manager.open("c1", "xterm", 80, 24, ours)
+
+    def slow_shell() -> None:
+        time.sleep(1.5)  # five quiet windows before anything comes
+        theirs.sendall(b"first ")
+        time.sleep(0.1)
+        theirs.sendall(b"second\n")
+
+    threading.Thread(target=slow_shell, daemon=True).start()
+    started = time.monotonic()
+    out = manager.read(info.session_id)
+    assert out.text == "first second\n" and not out.closed
+    assert time.monotonic() - started < 5.0
+    theirs.close()
+    assert manager.read(info.session_id).closed  # the end is seen at once, not after the wait
