@@ -76,6 +76,8 @@ class _Compiled:
         self.writable = _Paths(cs.writable_paths)
         self.endless = _Paths(cs.endless_paths)
         self.denied = tuple(cs.deny_programs.items())
+        self.operators = frozenset(cs.operators)
+        self.constructs = frozenset(cs.constructs) | {"function"}
         parts = [f"(?P<d{i}>{fnmatch.translate(glob)})" for i, (glob, _) in enumerate(self.denied)]
         self._denied_rx = re.compile("|".join(parts)) if parts else None
 
@@ -124,10 +126,10 @@ class _Checker:
     def structure(self, a: Analysis) -> None:
         for f in a.findings:
             self.hits.append(Hit(f"analysis.{f.kind.value}", Decision.DENY, f.describe()))
-        for op in sorted(a.operators - set(self.cs.operators)):
+        for op in sorted(a.operators - self.compiled.operators):
             what = _OPERATOR_WORDS.get(op, f"operator `{op}`")
             self.deny("operators", f"{what} is not allowed by command set {self.name}")
-        for construct in sorted(a.constructs - set(self.cs.constructs) - {"function"}):
+        for construct in sorted(a.constructs - self.compiled.constructs):
             self.deny("constructs", f"shell construct `{construct}` is not allowed by command set {self.name}")
         if self.cs.substitutions == "deny":
             for kind in sorted(a.substitutions - {"parameter"}):
@@ -191,7 +193,7 @@ class _Checker:
         rule = ".".join(parsed.path)
         final = parsed.spec
         problems = list(parsed.problems)
-        bounded = bool(set(parsed.flags).intersection(final.bounded_by))
+        bounded = bool(final.bounded_by) and not set(final.bounded_by).isdisjoint(parsed.flags)
         for use in parsed.uses:
             problem = self.use(use, rule, final, bounded)
             if problem:

@@ -229,11 +229,28 @@ class ToolProfile(BaseModel):
 
     def arg_of_role(self, role: Role) -> str | None:
         """The argument with this role, if any."""
-        return next((name for name, spec in self.arguments.items() if spec.role == role), None)
+        return self.role_index.get(role)
 
     def args_of_kind(self, kind: ArgKind) -> tuple[str, ...]:
         """Names of the arguments of one kind, in declaration order."""
-        return tuple(name for name, spec in self.arguments.items() if spec.kind == kind)
+        return self.kind_index.get(kind, ())
+
+    @cached_property
+    def role_index(self) -> dict[str, str]:
+        """The first argument of each role (indexed once: the engine asks on every call)."""
+        found: dict[str, str] = {}
+        for name, spec in self.arguments.items():
+            if spec.role is not None:
+                found.setdefault(spec.role, name)
+        return found
+
+    @cached_property
+    def kind_index(self) -> dict[str, tuple[str, ...]]:
+        """The arguments of each kind, in declaration order (indexed once)."""
+        found: dict[str, tuple[str, ...]] = {}
+        for name, spec in self.arguments.items():
+            found[spec.kind] = (*found.get(spec.kind, ()), name)
+        return found
 
 
 class Profile(BaseModel):
