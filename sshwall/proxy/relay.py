@@ -112,7 +112,7 @@ class StdioRelay:
             elif method == "tools/list":
                 value = await self.upstream.request(method, params, client_id=msg_id)
                 if isinstance(value, dict) and isinstance(value.get("tools"), list):
-                    value = {**value, "tools": self.firewall.visible_tools(value["tools"])}
+                    value = {**value, "tools": self.firewall.visible_tools(value["tools"], self.caller.identity)}
             else:
                 value = await self.upstream.request(method, params, client_id=msg_id)
             await self.send(result(msg_id, value))

@@ -15,7 +15,6 @@ from typing import Any
 
 import anyio
 import mcp_types as types
-import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
@@ -24,7 +23,23 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 import sshwall
 from sshwall.errors import UpstreamError, UsageError
 from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, UPSTREAM_ERROR, FrameError, LineReader, Message, decode, encode, error
+from sshwall.proxy.httpframes import guard_frames
+from sshwall.proxy.httplimits import HttpLimits, http_limits
+from sshwall.proxy.httpserve import run_http
+from sshwall.proxy.httpsessions import cap_sessions
+from sshwall.proxy.jsonrpc import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    UPSTREAM_ERROR,
+    FrameError,
+    LineReader,
+    Message,
+    check_client_frame,
+    decode,
+    encode,
+    error,
+)
+from sshwall.proxy.sessionowners import own_sessions
 from sshwall.proxy.tokens import identity_of, load_tokens, require_token
 from sshwall.proxy.upstream import RpcError, Upstream
 
@@ -133,7 +148,7 @@ def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[An
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         result: types.ListToolsResult = await forward("tools/list", params, types.ListToolsResult, ctx)
-        visible = {t["name"] for t in firewall.visible_tools([{"name": t.name} for t in result.tools])}
+        visible = {t["name"] for t in firewall.visible_tools([{"name": t.name} for t in result.tools], caller_of(ctx).identity)}
         return result.model_copy(update={"tools": [t for t in result.tools if t.name in visible]})
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -172,17 +187,28 @@ def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[An
     )
 
 
-async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: dict[str, str] | None = None) -> None:
-    """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled."""
+async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: dict[str, str] | None = None,
+                     limits: HttpLimits | None = None, default_identity: str = "local") -> None:
+    """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled, within ``limits``."""
+    limits = limits or HttpLimits()
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise UsageError(f"--listen {listen!r}: write HOST:PORT")
     host = host.strip("[]")
-    app: Any = server.streamable_http_app(host=host, max_request_body_size=max_bytes)
+    app: Any = server.streamable_http_app(host=host, max_request_body_size=max_bytes,
+                                          session_idle_timeout=limits.session_idle_s, max_sessions=limits.max_sessions)
+    live = getattr(getattr(server, "_session_manager", None), "_server_instances", None)
+    if not isinstance(live, dict):  # fail closed: without it the session caps cannot be kept
+        raise UsageError("this MCP SDK does not expose its open sessions; sshwall cannot cap them")
+    # Inside out: session caps (needs the frame's method), the frame guard (reads the body),
+    # then the owner check and the token check (sshwall.proxy.sessionowners, .tokens).
+    app = cap_sessions(app, live.keys, default_identity, limits.max_sessions_per_identity, limits.max_sessions,
+                       limits.session_idle_s)
+    app = guard_frames(app, max_bytes, limits.body_timeout_s)
     if tokens:
-        app = require_token(app, tokens)
-    config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve()
+        # A session is used only by the identity that opened it (sshwall.proxy.sessionowners).
+        app = require_token(own_sessions(app), tokens)
+    await run_http(app, host, int(port), limits)
 
 
 async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineReader, write: Write) -> None:
@@ -190,9 +216,21 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
     read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](16)
 
+    async def admit(raw: Message) -> None:
+        try:
+            check_client_frame(raw)  # a tools/call as a notification, a look-alike method
+            msg = types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
+        except FrameError as err:
+            await write(encode(error(err.msg_id, err.code, str(err))))
+            return
+        except ValueError as err:
+            await write(encode(error(raw.get("id"), INVALID_REQUEST, f"not an MCP message: {str(err)[:300]}")))
+            return
+        await read_send.send(SessionMessage(msg))
+
     async def pump_in() -> None:
         async with read_send:
-            await read_send.send(SessionMessage(types.jsonrpc_message_adapter.validate_python(first, by_name=False)))
+            await admit(first)
             while True:
                 try:
                     frame = await reader.next_frame()
@@ -205,14 +243,10 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
                     continue
                 try:
                     raw = decode(frame)
-                    msg = types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
                 except FrameError as err:
                     await write(encode(error(err.msg_id, err.code, str(err))))
                     continue
-                except ValueError as err:
-                    await write(encode(error(raw.get("id"), INVALID_REQUEST, f"not an MCP message: {str(err)[:300]}")))
-                    continue
-                await read_send.send(SessionMessage(msg))
+                await admit(raw)
 
     async def pump_out() -> None:
         async with write_recv:
@@ -229,6 +263,8 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
 async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upstream, router: UpstreamRouter) -> int:
     """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
     tokens = load_tokens(args.tokens) if args.tokens else None
+    # Several identities on one upstream: ids are kept apart (sshwall.proxy.identities).
+    firewall.identities.shared = bool(tokens) and len(tokens or {}) > 1
     await upstream.initialize(client_handshake())
 
     def caller_of(ctx: Any) -> Caller:
@@ -236,5 +272,6 @@ async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upst
         return Caller(identity=identity_of(ctx, args.identity), session=str(session))
 
     server = build_server(firewall, upstream, caller_of, router)
-    await serve_http(server, args.listen, args.max_message_bytes, tokens)
+    await serve_http(server, args.listen, args.max_message_bytes, tokens, http_limits(args), args.identity)
     return 0
+

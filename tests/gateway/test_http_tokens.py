@@ -29,6 +29,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     (work / "tokens").write_text(f"alice: {ALICE}\nbob: {BOB}\n")
     (work / "p.yaml").write_text(textwrap.dedent("""
         version: 1
+        # listConnections reads every identity's connections: on a shared gateway only an
+        # operator may call it (docs/identities.md).
+        grants: {alice: {operator: true}, bob: {operator: true}}
         tools:
           listConnections: {limits: [{counter: lc, window: minute, max: 2, scope: grant}]}
     """))
