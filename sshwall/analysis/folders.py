@@ -36,6 +36,8 @@ UNKNOWN = Folder(paths=frozenset(), known=False)
 
 def union(a: Folder, b: Folder) -> Folder:
     """Either folder (a command that runs after one of two paths)."""
+    if a is b:
+        return a
     if not a.known or not b.known:
         return UNKNOWN
     paths = a.paths | b.paths
