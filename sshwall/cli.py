@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate, load_checked, run_examples
 from sshwall.engine.examples import ExampleResult
+from sshwall.engine.workdir import Workdir
 from sshwall.errors import PolicyError, SshwallError, UsageError
 from sshwall.policy import Example, Policy, default_policy_path, load_policy
 
@@ -41,6 +42,11 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="another argument of the call (VALUE is parsed as JSON when it can be)")
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.add_argument("--batch", type=Path, metavar="IN.jsonl", help="decide each {tool, arguments} line")
+    check.add_argument("--cwd", metavar="DIR", default=None,
+                       help="the connection's current folder (absolute): relative paths are resolved against it; "
+                            "a batch line's own `cwd` key wins (see docs/working-folder.md)")
+    check.add_argument("--home", metavar="DIR", default=None,
+                       help="the user's home folder (absolute), for `~`, `$HOME` and `cd`; a batch line's `home` key wins")
     check.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND (words are joined with spaces)")
 
     test = sub.add_parser("test", help="run the policy's own examples, and a corpus")
@@ -122,8 +128,12 @@ def _single_call(args: argparse.Namespace, policy: Policy) -> ToolCall:
     return ToolCall(args.tool, arguments)
 
 
-def decide_line(policy: Policy, line: str) -> Verdict:
-    """Decide one batch line; a malformed line is a deny, never an exception."""
+def decide_line(policy: Policy, line: str, workdir: Workdir | None = None) -> Verdict:
+    """Decide one batch line; a malformed line is a deny, never an exception.
+
+    A line's own ``cwd`` / ``home`` keys (strings) replace ``workdir``'s (the connection's
+    folder and the user's home, as ``--cwd`` / ``--home`` give them).
+    """
     try:
         item = json.loads(line)
     except (json.JSONDecodeError, RecursionError) as err:
@@ -133,11 +143,25 @@ def decide_line(policy: Policy, line: str) -> Verdict:
     tool = item.get("tool")
     if not isinstance(tool, str):
         return Verdict.of([Hit("input.malformed", Decision.DENY, "line has no string `tool`")])
-    return evaluate(policy, ToolCall(tool, item.get("arguments", {})))
+    base = workdir or Workdir()
+    cwd, home = item.get("cwd", base.cwd), item.get("home", base.home)
+    for key, value in (("cwd", cwd), ("home", home)):
+        if value is not None and not (isinstance(value, str) and value.startswith("/")):
+            return Verdict.of([Hit("input.malformed", Decision.DENY, f"line's `{key}` must be an absolute path")])
+    return evaluate(policy, ToolCall(tool, item.get("arguments", {})), workdir=Workdir(cwd, home))
+
+
+def _workdir(args: argparse.Namespace) -> Workdir:
+    """``--cwd`` / ``--home`` as a Workdir (absolute paths only)."""
+    for flag, value in (("--cwd", args.cwd), ("--home", args.home)):
+        if value is not None and not value.startswith("/"):
+            raise UsageError(f"{flag} {value!r}: give an absolute path")
+    return Workdir(args.cwd, args.home)
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
     policy = _load(args.rules)
+    workdir = _workdir(args)
     if args.batch is not None:
         if args.command:
             raise UsageError("give either --batch or a command, not both")
@@ -145,9 +169,9 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             for line in src:
                 if not line.strip():
                     continue
-                out.write(json.dumps(decide_line(policy, line).to_json()) + "\n")
+                out.write(json.dumps(decide_line(policy, line, workdir).to_json()) + "\n")
         return 0
-    verdict = evaluate(policy, _single_call(args, policy))
+    verdict = evaluate(policy, _single_call(args, policy), workdir=workdir)
     if args.json:
         body = verdict.to_json()
         body["hits"] = [

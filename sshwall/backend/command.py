@@ -60,8 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="executeCommand timeout when the call gives none, and each "
                         f"background run's (default {DEFAULT_COMMAND_TIMEOUT_MS})")
     parser.add_argument("--emulate-mcp-ssh-rewrites", action="store_true",
-                        help="UNSAFE, for tests: rewrite commands as the real Mcp Ssh does (paste the "
-                        "connection's password into sudo commands, run tmux follow-up commands)")
+                        help="UNSAFE, for tests: do what the real Mcp Ssh does (paste the connection's "
+                        "password, else the one saved for the id, into sudo commands, run tmux follow-up "
+                        "commands, type the password into terminals whose output shows Password:); unlike "
+                        "the real server, a password-only reconnect also authenticates with the id's old key "
+                        "(a test convenience: the real server uses the call's own credentials)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"], help="sshwall's log level")
     return parser

@@ -4,8 +4,12 @@ Ids are derived from the target as Mcp Ssh derives them (md5 of ``user@host:port
 target has one id and a second connect to it returns the live connection. A connection stays
 listed after ``disconnect`` (status ``disconnected``) until ``deleteConnection``, as in Mcp Ssh.
 Nothing is written to disk and no secret is kept (except, with ``--emulate-mcp-ssh-rewrites``,
-the connection's credentials in memory: that emulation pastes the password into sudo commands,
-types it into terminals, and merges a reconnect's credentials into the old ones, as Mcp Ssh does).
+the connection's credentials in memory: that emulation pastes the password into sudo commands
+and types it into terminals, as Mcp Ssh does, falling back, as it does, to the password an
+earlier connect of the id saved (``rememberPassword``, kept here in memory until
+``deleteConnection``, for the backend's lifetime). It also lets a password-only reconnect
+authenticate with the key the id had, which the real server does not do: see
+``sshwall.backend.emulate.merged_credentials``).
 """
 
 from __future__ import annotations
@@ -82,16 +86,21 @@ class ConnectionRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
+        self._saved: dict[str, str] = {}  # the emulation's saved passwords, by id
 
-
-    def add(self, info: ConnectionInfo, session: SshSession, creds: Credentials | None = None) -> None:
+    def add(self, info: ConnectionInfo, session: SshSession, creds: Credentials | None = None,
+            remember: bool = False) -> None:
         """Register a connection ``connect`` just opened (replacing a closed one of that id).
 
-        ``creds`` are kept only for the emulation of Mcp Ssh (None otherwise).
+        ``creds`` are kept only for the emulation of Mcp Ssh (None otherwise); with
+        ``remember`` their password (if any) is saved for the id, as Mcp Ssh's keytar store
+        does (a connect without a password leaves the saved one).
         """
         with self._lock:
             old = self._entries.get(info.connection_id)
             self._entries[info.connection_id] = _Entry(info, session, creds)
+            if creds is not None and remember and creds.password:
+                self._saved[info.connection_id] = creds.password
         if old is not None and old.session is not None:
             old.session.close()
 
@@ -104,10 +113,13 @@ class ConnectionRegistry:
             return entry.info
 
     def password(self, connection_id: str) -> str | None:
-        """The password kept for the rewrite emulation (None unless it is on)."""
+        """The password the rewrite emulation uses (None unless it is on): the connection's
+        own, else the one saved for the id, as Mcp Ssh falls back to its saved password."""
         with self._lock:
             entry = self._entries.get(connection_id)
-            return entry.creds.password if entry and entry.creds else None
+            if entry is None or entry.creds is None:
+                return None
+            return entry.creds.password or self._saved.get(connection_id)
 
     def credentials(self, connection_id: str) -> Credentials | None:
         """The credentials kept for the emulation (None unless it is on, or the id is unknown)."""
@@ -157,6 +169,7 @@ class ConnectionRegistry:
         info = self.disconnect(connection_id)
         with self._lock:
             self._entries.pop(connection_id, None)
+            self._saved.pop(connection_id, None)  # Mcp Ssh deletes the saved credentials too
         return info
 
     def snapshot(self) -> list[tuple[ConnectionInfo, Status, float]]:

@@ -1,12 +1,20 @@
 """Opt-in emulation of what the real Mcp Ssh does to commands (``--emulate-mcp-ssh-rewrites``).
 
 The real server pastes a connection's password into sudo commands, runs tmux follow-up
-commands built from a command's text, types the password into a terminal whose output shows
-``Password:``, and merges a reconnect's credentials into those the id had (a password-only
-connect after a key one authenticates with the old key) (see ``rules/profiles/mcp-ssh.yaml``).
-All are unsafe; the built-in backend does none of them by default. Tests switch this on to show that an attack through
-these rewrites is real against an unprotected upstream, and that sshwall stops it. The rules
-applied here are the profile's own description (its ``rewrites``), not a second copy.
+commands built from a command's text, and types the password into a terminal whose output shows
+``Password:``; where the live connection has no password it uses the one it saved for the id
+earlier (see ``rules/profiles/mcp-ssh.yaml``). All are unsafe; the built-in backend does none of
+them by default. Tests switch this on to show that an attack through these rewrites is real
+against an unprotected upstream, and that sshwall stops it. The rules applied here are the
+profile's own description (its ``rewrites``), not a second copy.
+
+One thing here is NOT what the real server does: ``merged_credentials`` lets a password-only
+reconnect authenticate with the key the id had. The real server authenticates with the call's
+own credentials (a wrong password fails); it merges the old config only into what it keeps for
+the connection. The test sshd takes keys only, so this convenience is how tests get a
+connection holding an agent-chosen password. It is still safe for sshwall: sshwall never relies
+on SSH checking a password (it checks every connect's password itself, inert inside double
+quotes and as a typed terminal line, whichever way the upstream authenticates).
 """
 
 from __future__ import annotations
@@ -57,11 +65,14 @@ def terminal_autotype() -> TerminalAutoPassword:
 
 
 def merged_credentials(old: Credentials | None, new: Credentials) -> Credentials:
-    """The credentials the real server connects with when the id is known but not connected.
+    """The credentials this backend connects with when the id is known but not connected.
 
-    It spreads the new config over the old one: the new config always carries ``password``
-    (maybe empty), but ``privateKey``/``passphrase`` only when a key is given, so a
-    password-only connect keeps the old key, and SSH never checks the new password.
+    A test convenience, unlike the real server: a password-only connect keeps the id's old key,
+    so SSH never checks the new password. The real server spreads the new config over the old
+    one only for what it keeps (the new config always carries ``password``, a key only when
+    given) and authenticates with the call's own credentials, so there a wrong password fails.
+    Tests use this to put an agent-chosen password on a connection to the key-only test sshd;
+    sshwall's checks of that password do not depend on which way SSH authenticated.
     """
     if old is None or new.private_key:
         return new

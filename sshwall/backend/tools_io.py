@@ -9,7 +9,9 @@ from sshwall.backend.models import (
     BatchDownloadArgs, BatchUploadArgs, DownloadArgs, NoArgs, TerminalArgs, ToolResult,
     TransferArgs, TunnelArgs, TunnelIdArgs, UploadArgs, WriteArgs, failed, listing, ok,
 )
+from sshwall.backend.emulate import terminal_autotype
 from sshwall.backend.state import BackendState, in_thread
+from sshwall.backend.terminals import AutoType
 from sshwall.backend.transfers import (
     Transfer, default_download_path, download, missing_local_files, upload,
 )
@@ -139,7 +141,12 @@ async def create_terminal(state: BackendState, args: TerminalArgs) -> ToolResult
         return failed("rows and cols must be whole numbers between 1 and 1000")
     term = args.term or DEFAULT_TERM
     stream = await in_thread(session.open_shell, term, cols, rows)
-    info = state.terminals.open(args.connection_id, term, cols, rows, stream)
+    autotype = None
+    if state.config.emulate_rewrites:
+        rw = terminal_autotype()
+        autotype = AutoType(rw.triggers, rw.typed, rw.replaces_next_write,
+                            functools.partial(state.connections.password, args.connection_id))
+    info = state.terminals.open(args.connection_id, term, cols, rows, stream, autotype)
     first = await in_thread(state.terminals.read, info.session_id)
     # The real server answers with this one line only; the first output is in the data.
     return ok(replytext.terminal_created(info.session_id),

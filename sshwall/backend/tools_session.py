@@ -85,7 +85,7 @@ async def connect(state: BackendState, args: ConnectArgs) -> ToolResult:
         tuple(args.tags or ()), creds.method, session.host_key_type, session.host_key_fingerprint,
         time.time(), pwd.stdout.strip() or None,
     )
-    state.connections.add(info, session, creds if state.config.emulate_rewrites else None)
+    state.connections.add(info, session, creds if state.config.emulate_rewrites else None, args.remember_password)
     log.info(
         "connected %s: %s@%s:%s auth=%s host key %s", info.connection_id, info.username,
         info.host, info.port, info.auth, info.host_key_fingerprint,

@@ -11,7 +11,8 @@ runs its answer, the password is a command line. So on a connection with a passw
 - the password must be a line the terminal rules would allow if the agent typed it (checked
   once, at connect, where sshwall sees it; the reason never repeats the password);
 - a password sshwall never saw (saved in the upstream, learned from a listing) cannot be
-  checked: terminals there are denied;
+  checked: terminals there are denied, on a key-only connection too when the upstream falls
+  back to a saved password (``saved_password_fallback``) and the policy says one may exist;
 - every write must end its line: the password arrives after the write, so it must find an
   empty line (a pending ``eval `` would run it), and a write the upstream drops in favour of
   the password must not leave sshwall believing a line is half-typed.
@@ -25,7 +26,7 @@ from collections.abc import Collection
 
 from sshwall.analysis import analyse
 from sshwall.engine.commands import check_commands
-from sshwall.engine.rewrites import ConnectionFacts
+from sshwall.engine.rewrites import SAVED_FALLBACK, ConnectionFacts
 from sshwall.engine.terminal import replay
 from sshwall.policy.model import Decision, Policy
 from sshwall.profiles import TerminalAutoPassword
@@ -76,11 +77,16 @@ def terminal_problems(rw: TerminalAutoPassword, facts: ConnectionFacts | None, d
     ``data`` is the keystrokes (for the tool that writes them), ``typed`` the line pending on
     the session. Without facts (``sshwall check``) the connection is taken to have no password.
     """
-    if facts is None or facts.password == "none":
+    if facts is None or facts.password == "none" or (facts.password == "maybe-saved" and not rw.saved_password_fallback):
         return []
+    if facts.password == "maybe-saved":
+        return [(f"{_what(rw)}: {SAVED_FALLBACK}. What it would type cannot be checked, so terminals on this "
+                 "connection are denied")]
     if facts.password == "unknown":
-        return [f"{_what(rw)}, and this connection may hold a password sshwall never saw, so what would be typed "
-                "cannot be checked (connect through sshwall with a key and no password)"]
+        hint = ("connect through sshwall with a key and no password" if not rw.saved_password_fallback else
+                "connect through sshwall with a key and no password, under `upstream_saved_passwords: none`")
+        return [(f"{_what(rw)}, and this connection may hold a password sshwall never saw, so what would be typed "
+                 f"cannot be checked ({hint})")]
     out = []
     if facts.terminal_problem is not None:
         out.append(facts.terminal_problem)

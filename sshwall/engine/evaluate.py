@@ -17,7 +17,7 @@ from sshwall.engine.commands import check_commands
 from sshwall.engine.terminal import replay
 from sshwall.engine.paths import escape, is_literal_path, normalise, overlap
 from sshwall.engine.rewrites import (
-    ConnectionFacts, connect_problems, profile_rewrites_password, rewrite_sudo, stdin_problem, sudo_triggered,
+    SAVED_FALLBACK, ConnectionFacts, connect_problems, profile_rewrites_password, rewrite_sudo, stdin_problem, sudo_triggered,
     tmux_problems,
 )
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
@@ -195,9 +195,14 @@ class _Evaluation:
                 for problem in tmux_problems(rw, text, force):
                     self.deny(f"{rid}.tmux-followups", problem)
         sudo = next((r for r in prof.rewrites if isinstance(r, SudoPasswordRewrite) and r.argument == name), None)
-        if sudo is not None and self.connection is not None and self.connection.password != "none" and sudo_triggered(sudo, text):
+        password = self.connection.password if self.connection is not None else "none"
+        if password == "maybe-saved" and not (sudo is not None and sudo.saved_password_fallback):
+            password = "none"  # this upstream does not fall back to a saved password
+        if sudo is not None and password != "none" and sudo_triggered(sudo, text):
             self.rewritten_command(sudo, text, set_name, cwd)
-            return
+            if password != "maybe-saved":
+                return
+            # Maybe rewritten (a saved password), maybe not (none saved): decided on both forms.
         a = self.analyses.get(name) or analyse(text, cs.max_length, cs.max_depth)
         self.hits.extend(check_commands(set_name, cs, a, places_for(self.workdir, cwd, a), scheduled=_scheduled(prof)))
 
@@ -214,8 +219,13 @@ class _Evaluation:
         if out.problem is not None or out.analysis is None:
             self.deny(rid, out.problem or "the rewritten command cannot be analysed")
             return
+        saved = self.connection.password == "maybe-saved"
         for c in out.first:
             problem = stdin_problem(c)
+            if problem is not None and saved:
+                self.deny(rid, f"the upstream may pipe a saved password into the first command (`{rw.template}`): "
+                               f"{SAVED_FALLBACK}; and {problem}: it could print the saved password")
+                break
             if problem is not None:
                 self.deny(rid, f"the upstream pipes the connection's password into the first command (`{rw.template}`), "
                                f"and {problem}: it could print the password")
@@ -224,8 +234,9 @@ class _Evaluation:
                               scheduled=_scheduled(self.policy.profile.tools[self.call.name]))
         self.hits.extend(hits)
         if any(h.decision == Decision.DENY for h in hits):
-            self.deny(rid, f"decided on what the upstream really runs on this password connection: `{out.command}` "
-                           f"inside `{rw.template}`")
+            where = ("if it uses a saved password (sshwall decides on both forms)" if saved
+                     else "on this password connection")
+            self.deny(rid, f"decided on what the upstream really runs {where}: `{out.command}` inside `{rw.template}`")
 
     def terminal(self, data: str, rule: ToolRule, rid: str) -> None:
         if rule.terminal is None:

@@ -10,7 +10,9 @@ Mcp Ssh changes commands before it runs them (the profile's ``rewrites``):
   on the rewritten command, with the upstream's own words (its ``echo``, the ``-S`` it adds after
   a sudo, its ``2>/dev/null``) taken as the upstream's. And the password is piped into the first
   element of the command line: every command there must provably not read standard input,
-  or ``sudo -n cat`` would print the password.
+  or ``sudo -n cat`` would print the password. Where the upstream falls back to a password it
+  saved for the id (``saved_password_fallback``), a key-only connection may be ``maybe-saved``:
+  its commands are decided on both forms, the original and the rewritten.
 - **tmux-followups**: a command whose text matches one of the upstream's tmux regexes (anywhere,
   inside quotes too) makes it run further commands with the captured session name pasted
   unescaped. The follow-ups cannot be modelled as commands sshwall checked, so such a command is
@@ -30,7 +32,9 @@ from typing import Any, Literal
 from sshwall.analysis import Analysis, SimpleCommand, analyse, basename
 from sshwall.profiles import SudoPasswordRewrite, TmuxFollowups, ToolProfile
 
-PasswordState = Literal["none", "checked", "unknown"]
+# "maybe-saved": no password sshwall saw on the live connection, but the upstream may fall back
+# to one it saved for the id earlier (``saved_password_fallback``): decided on both forms.
+PasswordState = Literal["none", "checked", "unknown", "maybe-saved"]
 
 # JavaScript's String.prototype.trim() removes these (Python's strip() misses U+FEFF).
 JS_WHITESPACE = " \t\n\r\v\f\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -57,6 +61,10 @@ _MAX_CUTS = 64
 
 # A checked password whose fitness as typed terminal input was never worked out (fail closed).
 TERMINAL_UNCHECKED = "the connection's password was not checked as a typed terminal line"
+# Why a "maybe-saved" connection is treated as it is (named in every such reason).
+SAVED_FALLBACK = ("without a password on the live connection the upstream falls back to one it saved for this "
+                  "connection id earlier (rememberPassword), which sshwall never saw; a policy for an upstream that "
+                  "cannot hold saved passwords says `upstream_saved_passwords: none`")
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,11 @@ def connect_problems(prof: ToolProfile, args: Mapping[str, Any], rewrites_passwo
 def profile_rewrites_password(tools: Mapping[str, ToolProfile]) -> bool:
     """True when some tool of the profile pastes the connection's password into commands."""
     return any(r.kind == "sudo-password" for t in tools.values() for r in t.rewrites)
+
+
+def profile_saved_fallback(tools: Mapping[str, ToolProfile]) -> bool:
+    """True when some password rewrite of the profile falls back to a password saved for the id."""
+    return any(getattr(r, "saved_password_fallback", False) for t in tools.values() for r in t.rewrites)
 
 
 @lru_cache(maxsize=32)
@@ -236,6 +249,6 @@ def tmux_problems(rw: TmuxFollowups, text: str, force: Any) -> list[str]:
 
 
 __all__ = [
-    "TERMINAL_UNCHECKED", "ConnectionFacts", "PasswordState", "Rewritten", "connect_problems", "password_problem",
-    "profile_rewrites_password", "rewrite_sudo", "stdin_problem", "sudo_triggered", "tmux_problems",
+    "SAVED_FALLBACK", "TERMINAL_UNCHECKED", "ConnectionFacts", "PasswordState", "Rewritten", "connect_problems",
+    "password_problem", "profile_rewrites_password", "profile_saved_fallback", "rewrite_sudo", "stdin_problem", "sudo_triggered", "tmux_problems",
 ]

@@ -463,6 +463,13 @@ class Policy(_Frozen):
         default=False,
         description="bind connection ids the upstream lists (listConnections/getConnection) after a gateway restart; host rules still apply",
     )
+    upstream_saved_passwords: Literal["possible", "none"] = Field(
+        default="possible",
+        description="whether the upstream may hold passwords it saved for connection ids (Mcp Ssh's rememberPassword, "
+                    "kept in keytar or, with IS_DOCKER=true, a file) and use them on key-only connections for its "
+                    "sudo rewrite and terminal auto-password: `possible` decides such connections fail closed; "
+                    "`none` only where no saved store can exist (docs/upstream-behaviour.md)",
+    )
     grants: dict[str, Grant] = Field(default_factory=dict, description="per-identity narrowing (docs/identities.md)")
 
     @field_validator("host_key_check", mode="before")

@@ -112,7 +112,9 @@ class SudoPasswordRewrite(BaseModel):
     When the command (JavaScript-trimmed) starts with ``starts_with`` or contains ``contains``,
     every match of ``word`` (a JavaScript-style, ASCII ``\\b`` regex) becomes ``replacement``
     and the whole becomes ``template`` with ``{password}`` and ``{command}`` filled in, the
-    password pasted verbatim inside double quotes.
+    password pasted verbatim inside double quotes. With ``saved_password_fallback`` the
+    upstream, when the live connection holds no password, takes the one it saved for the
+    connection id earlier (a password sshwall may never have seen).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -124,6 +126,8 @@ class SudoPasswordRewrite(BaseModel):
     word: str
     replacement: str
     template: str
+    saved_password_fallback: bool = Field(
+        default=False, description="without a password on the live connection, the upstream uses one it saved for the id")
 
 
 class TmuxFollowups(BaseModel):
@@ -159,7 +163,8 @@ class TerminalAutoPassword(BaseModel):
     prints the text (a sudo prompt, a shell ``read``, an ``echo``, the PTY echoing typed keys).
     With ``replaces_next_write`` the next write on the session is also dropped and replaced by
     ``typed``. ``argument`` names the keystrokes argument of the tool (none for the tool that
-    opens the session, whose first output can already trigger it).
+    opens the session, whose first output can already trigger it). ``saved_password_fallback``
+    as for ``SudoPasswordRewrite``: the password typed may be one saved for the id earlier.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -169,6 +174,8 @@ class TerminalAutoPassword(BaseModel):
     triggers: tuple[str, ...]
     typed: str = "{password}\n"
     replaces_next_write: bool = False
+    saved_password_fallback: bool = Field(
+        default=False, description="without a password on the live connection, the upstream types one it saved for the id")
 
 
 Rewrite = Annotated[SudoPasswordRewrite | TmuxFollowups | TerminalAutoPassword, Field(discriminator="kind")]

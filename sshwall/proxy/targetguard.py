@@ -21,7 +21,7 @@ from typing import Any
 from sshwall.engine import Decision, Hit, Verdict
 from sshwall.engine.autopassword import typed_password_problem
 from sshwall.engine.grants import host_problem
-from sshwall.engine.rewrites import ConnectionFacts, PasswordState
+from sshwall.engine.rewrites import ConnectionFacts, PasswordState, profile_saved_fallback
 from sshwall.errors import TargetError
 from sshwall.policy import Limit, Policy
 from sshwall.proxy.bindings import Binding, Bindings
@@ -177,8 +177,9 @@ class TargetGuard:
         conn = args.get(conn_arg) if conn_arg else None
         if effect == "connect":
             expected = self._expected_id(tool, args)
-            if identity is not None and expected is not None:
-                # Owned even when the reply cannot be read: the upstream derived this id.
+            if identity is not None and expected is not None and self.bindings.owner("connection", expected) is None:
+                # Owned even when the reply cannot be read: the upstream derived this id. The
+                # first owner keeps it (two identities racing to one target: the later one is refused on it).
                 self.bindings.own("connection", expected, identity)
             self._bind_connect(tool, args, result)
         elif effect == "delete-connection":
@@ -241,24 +242,36 @@ class TargetGuard:
             return typed_password_problem(self.policy, host_group.commands if host_group else None, password)
         return old.terminal_problem if old is not None else None
 
-    @staticmethod
-    def _password_state(prof: ToolProfile, args: Mapping[str, Any], old: Binding | None) -> tuple[PasswordState, bool]:
+    def _saved_possible(self) -> bool:
+        """Whether the upstream may hold a password saved for an id that sshwall never saw."""
+        return self.policy.upstream_saved_passwords == "possible" and profile_saved_fallback(self.policy.profile.tools)
+
+    def _password_state(self, prof: ToolProfile, args: Mapping[str, Any], old: Binding | None) -> tuple[PasswordState, bool]:
         """Whether the upstream holds a password for the id after this connect, and keeps it.
 
         A connect's own password was checked inert by the engine. Without one, the upstream
         still has what it saved for the id earlier (``rememberPassword`` defaults to true), or,
         without a key either, loads whatever it saved: a password sshwall may never have seen.
+        With a key and no password sshwall checked, a profile whose rewrites fall back to a
+        saved password makes it ``maybe-saved`` (unless the policy says no saved store can
+        exist: ``upstream_saved_passwords: none``): one may have been saved before this gateway
+        started, or by a connect whose password sshwall did not see kept.
         """
         pw_arg, key_arg, keep_arg = prof.arg_of_role("password"), prof.arg_of_role("private-key"), prof.arg_of_role("remember-password")
         given = isinstance(args.get(pw_arg), str) and bool(args.get(pw_arg)) if pw_arg else False
         keep = args.get(keep_arg) is not False if keep_arg else True
         if given:
             return "checked", keep or bool(old and old.password_saved)
-        if old is not None and old.password != "none":
+        if old is not None and old.password == "checked" and not old.password_saved and self._saved_possible():
+            # Live: that checked password; reconnected: the store's, which may predate sshwall.
+            return "maybe-saved", False
+        if old is not None and old.password not in ("none", "maybe-saved"):
             # Saved for the id, or still in the live connection the upstream hands back as is.
             return old.password, old.password_saved
         has_key = isinstance(args.get(key_arg), str) and bool(args.get(key_arg)) if key_arg else False
-        return ("none", False) if has_key else ("unknown", True)
+        if not has_key:
+            return "unknown", True
+        return ("maybe-saved", False) if self._saved_possible() else ("none", False)
 
     def password_probe(self, tool: str, args: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """After a connect bound as key-only: the call that shows whether it still has a password.
@@ -271,7 +284,7 @@ class TargetGuard:
             return None
         expected = self._expected_id(tool, args)
         binding = self.bindings.of_connection(expected) if expected else None
-        if binding is None or binding.password != "none":
+        if binding is None or binding.password not in ("none", "maybe-saved"):
             return None
         for name, prof in self.policy.profile.tools.items():
             conn_args = prof.args_of_kind("connection")

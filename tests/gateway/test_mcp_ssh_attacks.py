@@ -158,6 +158,9 @@ def guarded(hosts: tuple[SshdServer, SshdServer], work: Path) -> Iterator[StdioC
         name: attacks-hosts
         profile: mcp-ssh
         default: deny
+        # The gateway starts its own backend, which holds no password saved before it: key-only
+        # connections keep their terminals (tests/gateway/test_upstream_behaviour_saved.py).
+        upstream_saved_passwords: none
         hosts:
           prod: {{match: [127.0.0.1], users: [{prod.user}], ports: [{prod.port}], commands: prod}}
           lab: {{match: [127.0.0.2], users: [{lab.user}], ports: [{lab.port}], commands: lab}}

@@ -2,8 +2,8 @@
 
 Client -> ``sshwall serve`` -> built-in backend -> sshd, all real processes. The backend runs
 with ``--emulate-mcp-ssh-rewrites``, so, as the real Mcp Ssh does, it types the connection's
-password into a terminal whose output shows ``Password:`` and merges a password-only reconnect
-into the key the id had; without ``--download-dir`` it saves a download without ``localPath``
+password into a terminal whose output shows ``Password:``; unlike it, the backend authenticates
+a password-only reconnect with the key the id had (the test sshd takes keys only); without ``--download-dir`` it saves a download without ``localPath``
 to ``$HOME/Downloads/<basename>`` (the gateway and the backend run under a temporary HOME). Each
 attack is first shown to work against the bare backend, then denied through sshwall with nothing
 happening on the host or on the gateway's machine.
@@ -108,8 +108,10 @@ def gateway(sshd: SshdServer, home: Path) -> Iterator[StdioClient]:
 
 
 def _password_connection(client: StdioClient, server: SshdServer, password: str) -> dict:
-    """Key connect, disconnect, then a password-only connect: the upstream keeps the old key,
-    so SSH never checks this password, yet the connection now holds it."""
+    """Key connect, disconnect, then a password-only connect: the connection now holds this
+    password. The built-in backend authenticates it with the old key (a test convenience, the
+    test sshd takes keys only); the real server would authenticate with the password itself,
+    which changes nothing for sshwall, whose checks of the password come before either."""
     first = client.call("connect", {"host": server.host, "port": server.port, "username": server.user,
                                     "privateKey": server.client_key_text, "rememberPassword": False})
     assert not first.get("isError"), _text(first)

@@ -100,9 +100,14 @@ def test_the_word_sudo_elsewhere_is_decided_on_the_rewritten_form(on_password) -
     command = "sudo -n true; ls /var/log/sudo.log"  # the upstream runs `ls /var/log/sudo -S.log`
     reply = _exec(fw, command)
     assert _denied(reply) and "sudo -S.log" in reply["content"][0]["text"]
-    plain = Firewall(_policy(), RealFormats())  # the same command on a key connection is fine
+    # The same command on a key connection is fine where no saved password can exist; by
+    # default the upstream may fall back to a saved one, so it is decided on both forms.
+    plain = Firewall(_policy().model_copy(update={"upstream_saved_passwords": "none"}), RealFormats())
     assert not _run(plain, "connect", {"host": HOST, "port": PORT, "username": USER, "privateKey": "KEY"}).get("isError")
     assert not _denied(_exec(plain, command))
+    maybe = Firewall(_policy(), RealFormats())
+    assert not _run(maybe, "connect", {"host": HOST, "port": PORT, "username": USER, "privateKey": "KEY"}).get("isError")
+    assert _denied(_exec(maybe, command))
 
 
 def test_a_connection_with_a_password_sshwall_never_saw_denies_sudo(on_password) -> None:
@@ -183,5 +188,6 @@ def test_a_key_connect_handed_back_with_a_live_password_is_found_by_the_probe() 
     clean = RealFormats(live_password=False)
     fw2 = Firewall(_policy(), clean)
     assert not _run(fw2, "connect", {"host": HOST, "port": PORT, "username": USER, "privateKey": "KEY"}).get("isError")
-    assert fw2.targets.bindings.of_connection(CONN).password == "none"
+    # No live password: only a saved one the upstream may fall back to (see test_saved_passwords).
+    assert fw2.targets.bindings.of_connection(CONN).password == "maybe-saved"
     assert not _denied(_exec(fw2, "sudo -n true"))
