@@ -44,6 +44,9 @@ SCHEDULED_ENDLESS = (
 )
 
 
+# Glob paths per command that are searched exactly against the protected catalogue; more deny.
+MAX_GLOB_SEARCHES = 32
+
 class _Paths:
     """A command set's path globs, compiled once: the patterns and the folders they lie in."""
 
@@ -112,6 +115,7 @@ class _Checker:
         self.places = base if isinstance(base, Places) else UNKNOWN_PLACES if base is None else Places((base,))
         self.bases: tuple[Segments | None, ...] = (None,)  # where the command being checked may run
         self.scheduled = scheduled
+        self.glob_searches = 0  # glob paths searched exactly against the catalogue (bounded)
         self.hits: list[Hit] = []
         self.compiled = compiled(cs)
         self.protected = self.compiled.protected
@@ -268,6 +272,12 @@ class _Checker:
             segs = self.places.resolve(alt, base, tilde)
             if use.kind == "write" and not self.writable_ok(segs):
                 return f"{use.what} `{word.text}` writes outside the writable paths"
+            if not use.recursive and any(s != ANY and not is_literal(s) for s in segs):
+                self.glob_searches += 1
+                if self.glob_searches > MAX_GLOB_SEARCHES:
+                    # Each glob costs an exact search against the catalogue: bound the work per call.
+                    return (f"{use.what} `{word.text}`: more than {MAX_GLOB_SEARCHES} glob paths in one command, "
+                            "which sshwall does not reason about (split the command)")
             hit = self.protected_hit(segs, use.recursive)
             if hit:
                 verb = "reads from" if use.kind == "read" else "writes to"

@@ -178,3 +178,18 @@ def test_witness_search_is_bounded() -> None:
     # a huge bracket range is not searched: it may match (fail closed)
     assert meet("/x/[\u0001-\uffff]", "/x/y")[0] is True
 
+
+
+def test_glob_paths_per_command_are_bounded() -> None:
+    """Each glob path costs an exact search against the catalogue: past the cap, the command
+    is denied with a reason, never searched on (a long command of globs cannot stall the gateway)."""
+    from sshwall.engine.commands import MAX_GLOB_SEARCHES
+    from sshwall.policy import load_policy
+
+    policy = load_policy(Path(__file__).resolve().parents[2] / "rules" / "readonly-ops.yaml")
+    few = "tail " + " ".join(f"/var/log/app{i}*.log" for i in range(MAX_GLOB_SEARCHES))
+    many = "tail " + " ".join(f"/var/log/app{i}*.log" for i in range(MAX_GLOB_SEARCHES + 1))
+    assert evaluate(policy, ToolCall("executeCommand", {"connectionId": "c", "command": few})).decision == Decision.ALLOW
+    verdict = evaluate(policy, ToolCall("executeCommand", {"connectionId": "c", "command": many}))
+    assert verdict.decision == Decision.DENY
+    assert any(f"more than {MAX_GLOB_SEARCHES} glob paths in one command" in r for r in verdict.reasons)
