@@ -104,6 +104,10 @@ async def serve(args: argparse.Namespace) -> int:
                                  on_notice=lambda kind, detail: firewall.notice(kind, detail))
         builtin = argv[:3] == [sys.executable, "-m", "sshwall.backend"]
         home = upstream_home(argv[3:] if builtin else argv, builtin)
+        if builtin and "--emulate-mcp-ssh-rewrites" not in argv[3:] and policy.upstream_saved_passwords != "none":
+            # The built-in backend saves no password and rewrites nothing unless it emulates Mcp Ssh.
+            log.info("built-in backend without --emulate-mcp-ssh-rewrites: it holds no saved passwords")
+            policy = policy.model_copy(update={"upstream_saved_passwords": "none"})
     state = await open_state(args.state)
     firewall = Firewall(policy, upstream.request, audit, Governor(policy, state, time.time), upstream_home=home)
     reaper = asyncio.create_task(_reap(firewall))
