@@ -43,16 +43,6 @@ class BackgroundStatus:
     last_error: str | None = None
     last_run_at: float | None = None
 
-    def describe(self) -> str:
-        """Human-readable lines for ``listBackgroundTasks``."""
-        last = "error: " + self.last_error if self.last_error else f"exit status {self.last_exit}"
-        return "\n".join((
-            f"Connection: {self.task.connection_id}",
-            f"Command: {self.task.command}",
-            f"Interval: {self.task.interval_ms} ms",
-            f"Runs: {self.runs} (last: {last})",
-        ))
-
 
 class _Runner:
     def __init__(self, status: BackgroundStatus, run: Callable[[], ExecResult]) -> None:

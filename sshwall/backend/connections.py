@@ -25,6 +25,15 @@ from sshwall.errors import TargetError, UsageError
 Status = Literal["connected", "disconnected", "lost"]
 
 
+class NotConnected(TargetError):
+    """A tool needs the connection's session, but it is disconnected or lost."""
+
+    def __init__(self, info: ConnectionInfo, status: Status) -> None:
+        super().__init__(f"connection {info.connection_id} is {status}: connect again")
+        self.info = info
+        self.status = status
+
+
 @dataclass(frozen=True)
 class ConnectionInfo:
     """What ``connect`` established; safe to show (no secrets)."""
@@ -52,22 +61,6 @@ class ConnectionInfo:
             "tags": list(self.tags),
             "hostKey": f"{self.host_key_type} {self.host_key_fingerprint}",
         }
-
-    def describe(self, status: Status) -> str:
-        """Human-readable lines for this connection."""
-        lines = [
-            f"ID: {self.connection_id}",
-            f"Host: {self.host}:{self.port}",
-            f"User: {self.username}",
-            f"Auth: {self.auth}",
-            f"Host key: {self.host_key_type} {self.host_key_fingerprint}",
-            f"Status: {status}",
-        ]
-        if self.name:
-            lines.insert(0, f"Name: {self.name}")
-        if self.tags:
-            lines.append(f"Tags: {', '.join(self.tags)}")
-        return "\n".join(lines)
 
 
 class _Entry:
@@ -145,13 +138,25 @@ class ConnectionRegistry:
             entry = self._entry(connection_id)
             return entry.info, self._status(entry)
 
+    def find(self, connection_id: str) -> tuple[ConnectionInfo, Status] | None:
+        """A connection's details and status, None if the id is unknown (deleted)."""
+        with self._lock:
+            entry = self._entries.get(connection_id)
+            return None if entry is None else (entry.info, self._status(entry))
+
+    def last_used(self, connection_id: str) -> float | None:
+        """When the connection was last used (None once disconnected: Mcp Ssh's ``活跃度``)."""
+        with self._lock:
+            entry = self._entry(connection_id)
+            return None if entry.session is None else entry.last_used
+
     def session(self, connection_id: str) -> SshSession:
         """The live session behind an id (and mark it used); errors if unknown or not connected."""
         with self._lock:
             entry = self._entry(connection_id)
             status = self._status(entry)
             if entry.session is None or status != "connected":
-                raise TargetError(f"connection {connection_id} is {status}: connect again")
+                raise NotConnected(entry.info, status)
             entry.last_used = time.time()
             return entry.session
 

@@ -14,9 +14,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sshwall.backend import replytext
 from sshwall.backend import tools_io as io
 from sshwall.backend import tools_session as sess
-from sshwall.backend.models import TOOLS, Args, ConnectArgs, ToolResult, describe_invalid, failed
+from sshwall.backend.connections import NotConnected
+from sshwall.backend.models import (
+    TOOLS,
+    Args,
+    ConnectArgs,
+    ToolResult,
+    describe_invalid,
+    failed,
+)
 from sshwall.backend.state import BackendState
 from sshwall.errors import SshwallError
 
@@ -80,6 +89,8 @@ async def call_tool(state: BackendState, name: str, arguments: Mapping[str, obje
     secrets = _secrets(args)
     try:
         result = await HANDLERS[name](state, args)
+    except NotConnected as exc:  # the real server's words for every tool that needs a session
+        return failed(replytext.not_connected(exc.info))
     except SshwallError as exc:
         message = redact(f"{name} failed: {exc}", secrets)
         log.info("%s", message)

@@ -248,10 +248,3 @@ def ok(text: str, data: JsonObject | None = None) -> ToolResult:
 def failed(text: str, data: JsonObject | None = None) -> ToolResult:
     """An ``isError`` result."""
     return ToolResult(text, data, True)
-
-
-def listing(what: str, blocks: list[str], data: JsonObject) -> ToolResult:
-    """The result of a ``list...`` tool: one text block per item, or a "none" line."""
-    if not blocks:
-        return ok(f"No {what.lower()}.", data)
-    return ok(f"{what}:\n\n" + "\n---\n".join(blocks), data)

@@ -43,10 +43,6 @@ class TerminalInfo:
     cols: int
     rows: int
 
-    def describe(self) -> str:
-        """Human-readable line."""
-        return f"Terminal {self.session_id} on {self.connection_id} ({self.term} {self.cols}x{self.rows})"
-
 
 @dataclass(frozen=True)
 class AutoType:

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import functools
 
-from sshwall.backend import replytext
-from sshwall.backend.models import (
-    BatchDownloadArgs, BatchUploadArgs, DownloadArgs, NoArgs, TerminalArgs, ToolResult,
-    TransferArgs, TunnelArgs, TunnelIdArgs, UploadArgs, WriteArgs, failed, listing, ok,
-)
+from sshwall.backend import replyfiles, replytext
+from sshwall.backend.connections import NotConnected
 from sshwall.backend.emulate import terminal_autotype
+from sshwall.backend.models import (
+    BatchDownloadArgs,
+    BatchUploadArgs,
+    DownloadArgs,
+    NoArgs,
+    TerminalArgs,
+    ToolResult,
+    TransferArgs,
+    TunnelArgs,
+    TunnelIdArgs,
+    UploadArgs,
+    WriteArgs,
+    failed,
+    ok,
+)
 from sshwall.backend.state import BackendState, in_thread
 from sshwall.backend.terminals import AutoType
 from sshwall.backend.transfers import (
-    Transfer, default_download_path, download, missing_local_files, upload,
+    Transfer,
+    default_download_path,
+    download,
+    missing_local_files,
+    upload,
 )
+from sshwall.errors import UsageError
 
 DEFAULT_TERM = "xterm"
 DEFAULT_COLS = 80
@@ -28,25 +45,22 @@ def _whole(value: float) -> int | None:
 
 def _one(record: Transfer) -> ToolResult:
     data = record.as_data()
-    if record.status == "failed":
-        return failed(f"{record.direction} failed: {record.error}\n{record.describe()}", data)
-    return ok(f"{record.direction.capitalize()} complete.\n{record.describe()}", data)
+    return (failed if record.status == "failed" else ok)(replyfiles.one(record), data)
 
 
-def _batch(records: list[Transfer]) -> ToolResult:
-    bad = [r for r in records if r.status == "failed"]
-    text = f"{len(records) - len(bad)} succeeded, {len(bad)} failed.\n\n" + "\n---\n".join(
-        r.describe() for r in records
-    )
+def _batch(direction: str, records: list[Transfer]) -> ToolResult:
+    """As the real server: a batch whose files failed one by one is still a success, with counts."""
     data = {"transferIds": [r.transfer_id for r in records], "transfers": [r.as_data() for r in records]}
-    return failed(text, data) if bad else ok(text, data)
+    return ok(replyfiles.batch(direction, records), data)
 
 
 def _missing(paths: list[str]) -> ToolResult | None:
     missing = missing_local_files(paths)
     if not missing:
         return None
-    return failed("local file(s) not found (nothing was transferred): " + ", ".join(missing))
+    if len(paths) == 1:
+        return failed(f'错误: 本地文件 "{missing[0]}" 不存在')
+    return failed("错误: 以下本地文件不存在:\n" + "\n".join(missing))
 
 
 async def upload_file(state: BackendState, args: UploadArgs) -> ToolResult:
@@ -79,7 +93,7 @@ async def batch_upload(state: BackendState, args: BatchUploadArgs) -> ToolResult
         await in_thread(upload, state.transfers, session, args.connection_id, i.local_path, i.remote_path)
         for i in args.files
     ]
-    return _batch(records)
+    return _batch("upload", records)
 
 
 async def batch_download(state: BackendState, args: BatchDownloadArgs) -> ToolResult:
@@ -93,20 +107,23 @@ async def batch_download(state: BackendState, args: BatchDownloadArgs) -> ToolRe
         records.append(await in_thread(
             download, state.transfers, session, args.connection_id, item.remote_path, local
         ))
-    return _batch(records)
+    return _batch("download", records)
 
 
 async def transfer_status(state: BackendState, args: TransferArgs) -> ToolResult:
     """``getFileTransferStatus``."""
-    record = state.transfers.get(args.transfer_id)
-    return ok(record.describe(), record.as_data())
+    try:
+        record = state.transfers.get(args.transfer_id)
+    except UsageError:
+        return failed(f"错误: 传输 {args.transfer_id} 不存在")
+    return ok(replyfiles.status(record), record.as_data())
 
 
 async def list_transfers(state: BackendState, args: NoArgs) -> ToolResult:
     """``listFileTransfers``."""
     records = state.transfers.snapshot()
     data = {"transfers": [r.as_data() for r in records]}
-    return listing("File transfers", [r.describe() for r in records], data)
+    return ok(replyfiles.listed(records), data)
 
 
 async def create_tunnel(state: BackendState, args: TunnelArgs) -> ToolResult:
@@ -130,12 +147,20 @@ async def list_tunnels(state: BackendState, args: NoArgs) -> ToolResult:
     """``listTunnels``."""
     tunnels = state.tunnels.snapshot()
     data = {"tunnels": [t.as_data() for t in tunnels]}
-    return listing("Tunnels", [t.describe() for t in tunnels], data)
+    blocks = []
+    for t in tunnels:
+        known = state.connections.find(t.connection_id)
+        blocks.append(replytext.tunnel_block(t.tunnel_id, t.local_port, f"{t.remote_host}:{t.remote_port}",
+                                             known[0] if known else None, t.description))
+    return ok(replytext.tunnel_list(blocks), data)
 
 
 async def create_terminal(state: BackendState, args: TerminalArgs) -> ToolResult:
     """``mcp_ssh_mcp_createTerminalSession``: returns the session id and the first output."""
-    session = state.connections.session(args.connection_id)
+    try:
+        session = state.connections.session(args.connection_id)
+    except NotConnected:
+        return failed(replytext.terminal_unavailable(args.connection_id))
     cols, rows = _whole(args.cols or DEFAULT_COLS), _whole(args.rows or DEFAULT_ROWS)
     if cols is None or rows is None or not (0 < cols <= 1000 and 0 < rows <= 1000):
         return failed("rows and cols must be whole numbers between 1 and 1000")
@@ -154,9 +179,12 @@ async def create_terminal(state: BackendState, args: TerminalArgs) -> ToolResult
 
 
 async def write_terminal(state: BackendState, args: WriteArgs) -> ToolResult:
-    """``mcp_ssh_mcp_writeToTerminal``: an empty ``data`` just reads pending output."""
+    """``mcp_ssh_mcp_writeToTerminal``: the real server's one line; the output is in the data.
+
+    The real server has no tool that reads a terminal; the backend's tests read what a write
+    (an empty ``data`` just reads pending output) brought back from ``structuredContent``.
+    """
     out = await in_thread(state.terminals.write, args.session_id, args.data)
-    text = out.text or "(no output yet; write an empty string to read more)"
-    if out.closed:
-        text += "\n[terminal session ended]"
-    return ok(text, {"sessionId": args.session_id, "output": out.text, "closed": out.closed})
+    return ok(replytext.terminal_written(args.session_id),
+              {"sessionId": args.session_id, "output": out.text, "closed": out.closed})
+

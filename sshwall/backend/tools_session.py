@@ -18,7 +18,14 @@ from sshwall.backend.background import BackgroundStatus, BackgroundTask
 from sshwall.backend.connections import ConnectionInfo
 from sshwall.backend.emulate import merged_credentials, sudo_rewrite, tmux_precheck
 from sshwall.backend.models import (
-    BackgroundArgs, ConnectArgs, ConnectionArgs, ExecuteArgs, NoArgs, ToolResult, failed, listing, ok,
+    BackgroundArgs,
+    ConnectArgs,
+    ConnectionArgs,
+    ExecuteArgs,
+    NoArgs,
+    ToolResult,
+    failed,
+    ok,
 )
 from sshwall.backend.ssh import Credentials, ExecResult, open_session
 from sshwall.backend.state import BackendState, cancellable, in_thread
@@ -36,18 +43,6 @@ def with_cwd(command: str, cwd: str | None) -> str:
     else:
         target = shlex.quote(cwd)
     return f"cd -- {target} || exit 1\n{command}"
-
-
-def exec_text(result: ExecResult) -> str:
-    """A command's outcome as text: stdout, then stderr and a non-zero exit status if any."""
-    parts = []
-    if result.stdout:
-        parts.append(result.stdout.rstrip("\n"))
-    if result.stderr:
-        parts.append("[stderr]\n" + result.stderr.rstrip("\n"))
-    if result.exit_status != 0:
-        parts.append(f"[exit status {result.exit_status}]")
-    return "\n".join(parts) or "(no output; exit status 0)"
 
 
 def exec_data(result: ExecResult) -> dict[str, object]:
@@ -74,7 +69,8 @@ async def connect(state: BackendState, args: ConnectArgs) -> ToolResult:
     conn_id = replytext.connection_id(args.username, args.host, port)
     live = state.connections.live(conn_id)
     if live is not None:
-        return ok(replytext.connected(replytext.connection_block(live, "connected", live.cwd)), live.as_data())
+        block = replytext.connection_block(live, "connected", live.cwd, state.connections.last_used(conn_id))
+        return ok(replytext.connected(block), live.as_data())
     creds = Credentials(args.username, args.password, args.private_key, args.passphrase)
     if state.config.emulate_rewrites:
         creds = merged_credentials(state.connections.credentials(conn_id), creds)
@@ -90,7 +86,8 @@ async def connect(state: BackendState, args: ConnectArgs) -> ToolResult:
         "connected %s: %s@%s:%s auth=%s host key %s", info.connection_id, info.username,
         info.host, info.port, info.auth, info.host_key_fingerprint,
     )
-    return ok(replytext.connected(replytext.connection_block(info, "connected", info.cwd)), info.as_data())
+    block = replytext.connection_block(info, "connected", info.cwd, state.connections.last_used(conn_id))
+    return ok(replytext.connected(block), info.as_data())
 
 
 async def disconnect(state: BackendState, args: ConnectionArgs) -> ToolResult:
@@ -113,14 +110,17 @@ async def list_connections(state: BackendState, args: NoArgs) -> ToolResult:
     """``listConnections``."""
     rows = state.connections.snapshot()
     data = {"connections": [info.as_data() | {"status": status} for info, status, _ in rows]}
-    return ok(replytext.listed([replytext.connection_block(info, status, info.cwd) for info, status, _ in rows]), data)
+    blocks = [replytext.connection_block(info, status, info.cwd, None if status == "disconnected" else used)
+              for info, status, used in rows]
+    return ok(replytext.listed(blocks), data)
 
 
 async def get_connection(state: BackendState, args: ConnectionArgs) -> ToolResult:
     """``getConnection``."""
     info, status = state.connections.info(args.connection_id)
     busy = state.background.active(args.connection_id)
-    text = replytext.connection_block(info, status, info.cwd, with_password=True)
+    used = state.connections.last_used(args.connection_id)
+    text = replytext.connection_block(info, status, info.cwd, used, with_password=True)
     if busy:
         text += "后台任务: 活跃中\n"
     return ok(text, info.as_data() | {"status": status, "backgroundTask": busy})
@@ -143,7 +143,9 @@ async def execute_command(state: BackendState, args: ExecuteArgs) -> ToolResult:
         await in_thread(session.exec, with_cwd(_as_run(state, args.connection_id, follow), args.cwd), 5.0)
     command = _as_run(state, args.connection_id, args.command)
     result = await cancellable(session.exec, with_cwd(command, args.cwd), timeout_ms / 1000)
-    return ok(exec_text(result), exec_data(result))
+    info, _ = state.connections.info(args.connection_id)
+    text = replytext.command_output(result.stdout, result.stderr, result.exit_status, info)
+    return ok(text, exec_data(result))
 
 
 async def current_directory(state: BackendState, args: ConnectionArgs) -> ToolResult:
@@ -151,7 +153,7 @@ async def current_directory(state: BackendState, args: ConnectionArgs) -> ToolRe
     session = state.connections.session(args.connection_id)
     result = await in_thread(session.exec, "pwd", state.config.command_timeout_ms / 1000)
     if result.exit_status != 0:
-        return failed("pwd failed: " + exec_text(result))
+        return failed(f"pwd failed (exit status {result.exit_status}): {result.stderr.strip()}")
     cwd = result.stdout.strip()
     return ok(cwd, {"cwd": cwd})
 
@@ -190,14 +192,18 @@ async def stop_background(state: BackendState, args: ConnectionArgs) -> ToolResu
 
 
 async def list_background(state: BackendState, args: NoArgs) -> ToolResult:
-    """``listBackgroundTasks``."""
+    """``listBackgroundTasks``: the real server's blocks; the data adds commands and runs."""
     tasks = state.background.snapshot()
     data = {"tasks": [
         {"connectionId": s.task.connection_id, "command": s.task.command, "interval": s.task.interval_ms,
          "runs": s.runs, "lastExitStatus": s.last_exit, "lastError": s.last_error}
         for s in tasks
     ]}
-    return listing("Background tasks", [s.describe() for s in tasks], data)
+    blocks = [
+        replytext.background_block(*known, s.last_run_at or s.task.started_at)
+        for s in tasks if (known := state.connections.find(s.task.connection_id)) is not None
+    ]
+    return ok(replytext.background_list(blocks), data)
 
 
 async def stop_all_background(state: BackendState, args: NoArgs) -> ToolResult:
@@ -207,15 +213,23 @@ async def stop_all_background(state: BackendState, args: NoArgs) -> ToolResult:
 
 
 async def list_active_sessions(state: BackendState, args: NoArgs) -> ToolResult:
-    """``listActiveSessions``: connected connections and open terminals."""
-    live = [(info, used) for info, status, used in state.connections.snapshot() if status == "connected"]
-    terminals = state.terminals.snapshot()
-    lines = [
-        f"{info.connection_id} {info.username}@{info.host}:{info.port} (idle {time.time() - used:.0f} s)"
-        for info, used in live
-    ] + [t.describe() for t in terminals]
+    """``listActiveSessions``: the connections in use, as the real server lists them.
+
+    The text does not name terminals (the real server's does not); the data lists them.
+    """
+    busy = {s.task.connection_id: s for s in state.background.snapshot()}
+    live = [(info, status, used) for info, status, used in state.connections.snapshot() if status != "disconnected"]
+    blocks = []
+    for info, status, used in live:
+        block = replytext.connection_block(info, status, info.cwd, used)
+        if info.connection_id in busy:
+            block += "后台任务: 活跃中\n"
+        block += f"上次活动: {replytext.since(used)}\n"
+        if (task := busy.get(info.connection_id)) is not None:
+            block += f"后台任务: 活跃中，最后执行: {replytext.since(task.last_run_at or task.task.started_at)}\n"
+        blocks.append(block)
     data = {
-        "connections": [info.connection_id for info, _ in live],
-        "terminals": [t.session_id for t in terminals],
+        "connections": [info.connection_id for info, _, _ in live],
+        "terminals": [t.session_id for t in state.terminals.snapshot()],
     }
-    return ok("Active sessions:\n" + "\n".join(lines) if lines else "No active sessions.", data)
+    return ok(replytext.active_sessions(blocks), data)

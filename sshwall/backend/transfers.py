@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 from sshwall.backend.ssh import SshSession
-from sshwall.profiles.nodepath import node_basename, node_normalize
 from sshwall.errors import SshwallError, UsageError
+from sshwall.profiles.nodepath import node_basename, node_normalize
 
 Direction = Literal["upload", "download"]
 State = Literal["in-progress", "completed", "failed"]
@@ -29,7 +29,7 @@ MAX_RECORDS = 500
 class Transfer:
     """One file transfer and how it went."""
 
-    transfer_id: str
+    transfer_id: str  # 32 hex digits, as the real server's (an md5 there)
     connection_id: str
     direction: Direction
     local_path: str
@@ -55,20 +55,6 @@ class Transfer:
             "error": self.error,
         }
 
-    def describe(self) -> str:
-        """Human-readable lines."""
-        arrow = f"{self.local_path} -> {self.remote_path}" if self.direction == "upload" else (
-            f"{self.remote_path} -> {self.local_path}"
-        )
-        lines = [
-            f"ID: {self.transfer_id}",
-            f"{self.direction.capitalize()}: {arrow}",
-            f"Status: {self.status} ({self.bytes_transferred}/{self.size} bytes)",
-        ]
-        if self.error:
-            lines.append(f"Error: {self.error}")
-        return "\n".join(lines)
-
 
 class TransferLog:
     """Recent transfers by id (the oldest are dropped past ``MAX_RECORDS``); thread-safe."""
@@ -80,7 +66,7 @@ class TransferLog:
     def begin(self, connection_id: str, direction: Direction, local: str, remote: str) -> Transfer:
         """Record a transfer that is starting."""
         record = Transfer(
-            f"xfer-{secrets.token_hex(6)}", connection_id, direction, local, remote, started_at=time.time()
+            secrets.token_hex(16), connection_id, direction, local, remote, started_at=time.time()
         )
         with self._lock:
             self._records[record.transfer_id] = record

@@ -49,17 +49,6 @@ class TunnelInfo:
             "description": self.description,
         }
 
-    def describe(self) -> str:
-        """Human-readable lines."""
-        lines = [
-            f"ID: {self.tunnel_id}",
-            f"Local: {BIND_HOST}:{self.local_port}",
-            f"Remote: {self.remote_host}:{self.remote_port} (via {self.connection_id})",
-        ]
-        if self.description:
-            lines.append(f"Description: {self.description}")
-        return "\n".join(lines)
-
 
 class _Tunnel:
     def __init__(self, info: TunnelInfo, listener: socket.socket, opener: Opener) -> None:

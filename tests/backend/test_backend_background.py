@@ -26,8 +26,12 @@ def test_runs_now_then_every_interval_until_stopped(
     })
     assert "tick" in reply.text and reply.data and reply.data["interval"] == INTERVAL_MS
     assert _lines(sshd, log) >= 1  # the first run happened before the call returned
-    listed = backend.ok("listBackgroundTasks").data or {}
+    listed_reply = backend.ok("listBackgroundTasks")
+    listed = listed_reply.data or {}
     assert [t["connectionId"] for t in listed["tasks"]] == [conn]
+    # The real server's block: the connection's name, host, user, raw status, last run.
+    assert listed_reply.text.startswith("运行中的后台任务:\n\n连接: "), listed_reply.text
+    assert f"\n主机: {sshd.host}\n用户: {sshd.user}\n状态: connected\n最后执行: 刚刚活跃\n\n---\n\n" in listed_reply.text
 
     time.sleep(2.6)
     elapsed = time.monotonic() - started
@@ -41,7 +45,8 @@ def test_runs_now_then_every_interval_until_stopped(
     after_stop = _lines(sshd, log)
     time.sleep(3 * INTERVAL_MS / 1000)
     assert _lines(sshd, log) == after_stop, "the task kept running after stopBackground"
-    assert not (backend.ok("listBackgroundTasks").data or {})["tasks"]
+    empty = backend.ok("listBackgroundTasks")
+    assert not (empty.data or {})["tasks"] and empty.text == "当前没有运行中的后台任务"
     assert backend.ok("stopBackground", {"connectionId": conn}).data == {"stopped": False}
 
 

@@ -67,14 +67,19 @@ def test_connect_returns_the_id_in_text_and_structured_content(backend: BackendC
     assert reply.text.startswith("连接成功!\n\n🟢 primary\nID: ")
     assert f"\nID: {data['connectionId']}\n主机: {sshd.host}:{sshd.port}\n用户名: {sshd.user}\n" in reply.text
     assert data["connectionId"] == hashlib.md5(f"{sshd.user}@{sshd.host}:{sshd.port}".encode()).hexdigest()
-    assert sshd.host_key_fingerprint in reply.text
+    # The real server shows no host key: the backend gives the one it verified in the data only.
+    assert data["hostKey"].endswith(sshd.host_key_fingerprint) and sshd.host_key_fingerprint not in reply.text
+    assert "\n状态: 已连接\n最后使用: " in reply.text and reply.text.endswith("\n活跃度: 刚刚活跃\n"), reply.text
     assert "PRIVATE KEY" not in reply.text
 
 
-def test_command_output_stderr_and_exit_status_come_back(backend: BackendClient, conn: str) -> None:
+def test_command_output_stderr_and_exit_status_come_back(backend: BackendClient, conn: str, sshd: SshdServer) -> None:
     reply = backend.ok("executeCommand", {"connectionId": conn, "command": "echo out; echo err >&2; exit 7"})
     assert reply.data == {"stdout": "out\n", "stderr": "err\n", "exitStatus": 7}
-    assert "out" in reply.text and "err" in reply.text and "exit status 7" in reply.text
+    # The real server's layout, ending with a prompt that shows the connection's folder.
+    assert reply.text == f"out\n错误输出:\nerr\n命令退出码: 7\n\n[{sshd.user}@{sshd.host} /root]$ ", reply.text
+    quiet = backend.ok("executeCommand", {"connectionId": conn, "command": "true", "cwd": "/tmp"})
+    assert quiet.text == f"\n[{sshd.user}@{sshd.host} /root]$ ", quiet.text
 
 
 def test_command_runs_on_the_host(backend: BackendClient, conn: str, sshd: SshdServer, remote_dir: str) -> None:
@@ -113,12 +118,22 @@ def test_connection_lifecycle(backend: BackendClient, sshd: SshdServer) -> None:
     cid = backend.connect(sshd, name="lifecycle")
     listed = backend.ok("listConnections").data or {}
     assert any(c["connectionId"] == cid and c["status"] == "connected" for c in listed["connections"])
+    # The module's connection to this target may be live already (a connect returns it as is).
+    name = next(c["name"] for c in listed["connections"] if c["connectionId"] == cid) or f"{sshd.user}@{sshd.host}"
     assert backend.ok("getConnection", {"connectionId": cid}).data["status"] == "connected"  # type: ignore[index]
-    assert cid in (backend.ok("listActiveSessions").data or {})["connections"]
+    active = backend.ok("listActiveSessions")
+    assert cid in (active.data or {})["connections"]
+    assert active.text.startswith("活跃会话:\n\n") and "\n活跃度: 刚刚活跃\n上次活动: 刚刚活跃\n\n---\n\n" in active.text
+    assert f"🟢 {name}\nID: {cid}\n" in active.text
     backend.ok("disconnect", {"connectionId": cid})
-    assert backend.ok("getConnection", {"connectionId": cid}).data["status"] == "disconnected"  # type: ignore[index]
+    got = backend.ok("getConnection", {"connectionId": cid})
+    assert (got.data or {})["status"] == "disconnected" and got.text.startswith(f"⚪ {name}\n"), got.text
+    assert "活跃度" not in got.text and f"ID: {cid}\n" not in backend.ok("listActiveSessions").text
+    # The real server's words for a tool on a connection that is not connected.
     closed = backend.call("executeCommand", {"connectionId": cid, "command": "true"})
-    assert closed.is_error and "disconnected" in closed.text
+    assert closed.is_error and closed.text == f"错误: 连接 {name} 未连接", closed.text
+    term = backend.call("mcp_ssh_mcp_createTerminalSession", {"connectionId": cid})
+    assert term.is_error and term.text == f"创建终端会话失败: 连接 {cid} 不可用或未连接", term.text
     backend.ok("deleteConnection", {"connectionId": cid})
     assert backend.call("getConnection", {"connectionId": cid}).is_error
 

@@ -62,7 +62,9 @@ def test_batches(backend: BackendClient, conn: str, sshd: SshdServer, remote_dir
         {"remotePath": f"{remote_dir}/f1.txt", "localPath": str(out / "f1.txt")},
         {"remotePath": f"{remote_dir}/missing.txt", "localPath": str(out / "missing.txt")},
     ]})
-    assert down.is_error and "1 succeeded, 1 failed" in down.text
+    # As the real server: a batch is a success that counts its failed files.
+    assert not down.is_error and down.text == "批量下载完成\n成功: 1个文件\n失败: 1个文件", down.text
+    assert down.data and [t["status"] for t in down.data["transfers"]] == ["completed", "failed"]
     assert (out / "f1.txt").read_text() == "file 1\n"
     assert not (out / "missing.txt").exists(), "a failed download must not leave a file behind"
 
@@ -72,17 +74,18 @@ def test_transfer_failures_are_error_results(
 ) -> None:
     missing_local = backend.call("uploadFile", {"connectionId": conn, "localPath": str(tmp_path / "nope"),
                                                 "remotePath": f"{remote_dir}/x"})
-    assert missing_local.is_error and "not found" in missing_local.text
+    assert missing_local.text == f'错误: 本地文件 "{tmp_path / "nope"}" 不存在' and missing_local.is_error
     assert not sshd.path_exists(f"{remote_dir}/x")
 
     keep = tmp_path / "keep.txt"
     keep.write_text("precious")
     missing_remote = backend.call("downloadFile", {"connectionId": conn, "remotePath": f"{remote_dir}/nope",
                                                    "localPath": str(keep)})
-    assert missing_remote.is_error and "download" in missing_remote.text
+    assert missing_remote.is_error and missing_remote.text.startswith("文件下载失败: download of "), missing_remote.text
     assert keep.read_text() == "precious", "a failed download must not clobber the local file"
 
     bad_dir = backend.call("uploadFile", {"connectionId": conn, "localPath": str(keep),
                                           "remotePath": f"{remote_dir}/no/such/dir/f"})
     assert bad_dir.is_error and bad_dir.data and bad_dir.data["status"] == "failed"
-    assert backend.call("getFileTransferStatus", {"transferId": "xfer-nope"}).is_error
+    unknown = backend.call("getFileTransferStatus", {"transferId": "0" * 32})
+    assert unknown.is_error and unknown.text == f"错误: 传输 {'0' * 32} 不存在"

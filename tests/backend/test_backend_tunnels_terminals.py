@@ -48,12 +48,17 @@ def test_tunnel_forwards_tcp(backend: BackendClient, conn: str, echo_port: int) 
     payload = bytes(range(256)) * 400
     assert _roundtrip(local_port, payload) == payload
     assert _roundtrip(local_port, b"again") == b"again"  # a second connection through the same tunnel
-    assert [t["tunnelId"] for t in (backend.ok("listTunnels").data or {})["tunnels"]] == [data["tunnelId"]]
+    listed = backend.ok("listTunnels")
+    assert [t["tunnelId"] for t in (listed.data or {})["tunnels"]] == [data["tunnelId"]]
+    assert listed.text.startswith(f"活跃的隧道:\n\nID: {data['tunnelId']}\n本地端口: {local_port}\n"
+                                  f"远程: 127.0.0.1:{echo_port}\n连接: "), listed.text
+    assert listed.text.endswith("\n描述: echo\n\n---\n\n"), listed.text
 
     backend.ok("closeTunnel", {"tunnelId": data["tunnelId"]})
     with pytest.raises(OSError):
         _roundtrip(local_port, b"closed?")
-    assert not (backend.ok("listTunnels").data or {})["tunnels"]
+    none = backend.ok("listTunnels")
+    assert not (none.data or {})["tunnels"] and none.text == "当前没有活跃的隧道"
     assert backend.call("closeTunnel", {"tunnelId": data["tunnelId"]}).is_error
 
 
@@ -91,7 +96,8 @@ def test_terminal_session_runs_a_shell(backend: BackendClient, conn: str, sshd: 
     # write) until what the test expects has come, within a generous deadline.
     out = _until(backend, session, "echo sshwall-$((6*7)); stty size\n", lambda t: "sshwall-42" in t and "30 100" in t)
     assert "sshwall-42" in out and "30 100" in out
-    backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": f"touch '{remote_dir}/from-pty'\n"})
+    sent = backend.ok("mcp_ssh_mcp_writeToTerminal", {"sessionId": session, "data": f"touch '{remote_dir}/from-pty'\n"})
+    assert sent.text == f"数据已发送到终端 {session}", sent.text  # the output is in the data only
     deadline = time.monotonic() + DEADLINE_S
     while not sshd.path_exists(f"{remote_dir}/from-pty") and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -9,9 +9,9 @@ import pytest
 
 from sshwall.backend.dispatch import HANDLERS, redact
 from sshwall.backend.models import TOOLS, ConnectArgs, input_schema
-from sshwall.backend.ssh import Credentials, ExecResult
+from sshwall.backend.ssh import Credentials
 from sshwall.backend.stdio import LineReader, Writer
-from sshwall.backend.tools_session import exec_text, with_cwd
+from sshwall.backend.tools_session import with_cwd
 
 
 def test_every_tool_has_a_handler_and_an_object_schema() -> None:
@@ -49,11 +49,6 @@ def test_redact() -> None:
 )
 def test_with_cwd_quotes_the_directory(cwd: str | None, script: str) -> None:
     assert with_cwd("ls", cwd) == script
-
-
-def test_exec_text() -> None:
-    assert exec_text(ExecResult("", "", 0)) == "(no output; exit status 0)"
-    assert exec_text(ExecResult("a\n", "b\n", 2)) == "a\n[stderr]\nb\n[exit status 2]"
 
 
 def test_pipe_reader_and_writer_keep_lines_intact() -> None:
