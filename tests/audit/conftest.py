@@ -6,15 +6,13 @@ tests skip, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sshwall.audit import AuditLog, decision_event
+from tests.support.faults import small_tmpfs_at
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
@@ -69,54 +67,7 @@ def event() -> Callable[[int], dict[str, object]]:
     return sample_event
 
 
-def missing(reason: str) -> None:
-    """Skip, or fail under ``CI=true``: the CI machine must be able to make the fault."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A real 64 KiB tmpfs mounted on a fresh folder (needs root), unmounted afterwards."""
-    where = tmp_path / "small"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(where)], check=False,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        missing(f"cannot mount a tmpfs (root needed): {done.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Fills the file system of ``folder`` to the last byte; returns the filler file."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as f:
-        for size in (65536, 4096, 512, 64, 1):
-            try:
-                while True:
-                    f.write(b"x" * size)
-            except OSError:
-                pass
-    return filler
-
-
-@pytest.fixture
-def immutable() -> Iterator[Callable[[Path, bool], None]]:
-    """``set(path, True)`` runs ``chattr +i`` (False: ``-i``); every file is made mutable again."""
-    touched: list[Path] = []
-    if shutil.which("chattr") is None:
-        missing("chattr is not installed (e2fsprogs)")
-
-    def change(path: Path, on: bool) -> None:
-        done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            missing(f"chattr {'+i' if on else '-i'} failed (root and ext4/xfs needed): {done.stderr.strip()}")
-        touched.append(path)
-
-    yield change
-    for path in touched:
-        subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)
+    yield from small_tmpfs_at(tmp_path, "64k")

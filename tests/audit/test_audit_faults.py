@@ -23,7 +23,7 @@ from sshwall.audit import (
     verify_series,
 )
 from sshwall.audit.command import main as audit_main
-from tests.audit.conftest import fill
+from tests.support.faults import fill
 
 Event = Callable[[int], dict[str, object]]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sshwall.audit import REOPENED, rotated_series, verify, verify_series
-from tests.audit.conftest import fill
+from tests.support.faults import fill
 from tests.proxy.gateway import (
     DENIED_PREFIX,
     FAKE_UPSTREAM,

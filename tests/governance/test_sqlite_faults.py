@@ -10,7 +10,6 @@ file, which is why sshwall uses neither. The audit chain verifies after every fa
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from sshwall.audit import verify
-from tests.audit.conftest import fill, missing
 from tests.governance.gateway import ECHO_UPSTREAM, Gateway, Gateways, policy
+from tests.support.faults import fill, small_tmpfs_at
 
 UNAVAILABLE = "sshwall: denied (rule state.unavailable): state backend unavailable, so the call is refused: "
 
@@ -95,34 +94,7 @@ class Rig:
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A real 512 KiB tmpfs (needs root), unmounted afterwards."""
-    where = tmp_path / "small"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", str(where)],
-                          check=False, capture_output=True, text=True)
-    if done.returncode != 0:
-        missing(f"cannot mount a tmpfs (root needed): {done.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-@pytest.fixture
-def immutable() -> Iterator[Callable[[Path, bool], None]]:
-    """``set(path, True)`` runs ``chattr +i`` (False: ``-i``); all made mutable again after."""
-    touched: list[Path] = []
-    if shutil.which("chattr") is None:
-        missing("chattr is not installed (e2fsprogs)")
-
-    def change(path: Path, on: bool) -> None:
-        done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            missing(f"chattr failed (root and ext4/xfs needed): {done.stderr.strip()}")
-        touched.append(path)
-
-    yield change
-    for path in touched:
-        subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)
+    yield from small_tmpfs_at(tmp_path, "512k")
 
 
 def test_truncated_state_files_are_denied_not_a_crash(gateways: Gateways, tmp_path: Path) -> None:
