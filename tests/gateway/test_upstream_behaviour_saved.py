@@ -12,12 +12,8 @@ under the default ``possible`` nothing that could print it runs, and terminals a
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
-import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from sshwall.demo import StdioClient
-from tests.support.mcp_client import BACKEND_MODULE, backend_env, free_port
-from tests.support.sshd import REPO_ROOT, SshdServer
+from tests.support.mcp_client import http_backend_url
+from tests.support.sshd import SshdServer
 
 
 def _text(result: dict) -> str:
@@ -41,30 +37,9 @@ def _denied(result: dict) -> bool:
 def backend_url(sshd: SshdServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The emulating backend on streamable HTTP, started once for every gateway here."""
     work = tmp_path_factory.mktemp("saved-backend")
-    port = free_port()
-    with (work / "backend.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", BACKEND_MODULE, "--listen", f"127.0.0.1:{port}",
-             "--known-hosts", str(sshd.known_hosts_path), "--emulate-mcp-ssh-rewrites"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=os.environ | backend_env(), cwd=REPO_ROOT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, (work / "backend.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    args = ["--known-hosts", str(sshd.known_hosts_path), "--emulate-mcp-ssh-rewrites"]
+    with http_backend_url(args, work / "backend.log", timeout=60) as url:
+        yield url
 
 
 def _policy(path: Path, saved: str) -> Path:

@@ -10,11 +10,7 @@ over the fixture's own SSH connection, never through the gateway.
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from sshwall.audit import verify
-from tests.governance.gateway import BACKEND, REPO_ROOT, Gateway, Gateways, policy
-from tests.support.mcp_client import BACKEND_MODULE, backend_env, free_port
+from tests.governance.gateway import BACKEND, Gateway, Gateways, policy
+from tests.support.mcp_client import http_backend_url
 from tests.support.sshd import SshdServer
 
 RULES = policy("gov-bg-runs.yaml")
@@ -116,30 +112,8 @@ def test_a_second_start_on_a_connection_is_denied_and_nothing_is_orphaned(
 def http_backend(sshd: SshdServer, tmp_path: Path) -> Iterator[str]:
     """The built-in backend already serving streamable HTTP: its URL. Started before the
     gateway, so the gateway's short --timeout is spent on tool calls, not on the backend's start."""
-    port = free_port()
-    with (tmp_path / "backend.log").open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", BACKEND_MODULE, "--listen", f"127.0.0.1:{port}",
-             "--known-hosts", str(sshd.known_hosts_path)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=os.environ | backend_env(), cwd=REPO_ROOT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "backend.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with http_backend_url(["--known-hosts", str(sshd.known_hosts_path)], tmp_path / "backend.log", timeout=60) as url:
+        yield url
 
 
 def test_a_start_whose_first_run_outlasts_the_gateway_timeout_stays_counted_and_is_ttl_stopped(

@@ -113,8 +113,9 @@ def stdio_backend(args: list[str], log_path: Path) -> Iterator[BackendClient]:
 
 
 @contextmanager
-def http_backend(args: list[str], log_path: Path) -> Iterator[BackendClient]:
-    """Start the backend with ``--listen 127.0.0.1:PORT`` and yield a streamable-HTTP client."""
+def http_backend_url(args: list[str], log_path: Path, timeout: float = 20.0) -> Iterator[str]:
+    """Start the backend with ``--listen 127.0.0.1:PORT`` (and ``args``); yield its MCP URL once
+    it listens; stop it afterwards."""
     port = free_port()
     with log_path.open("a") as errlog:
         proc = subprocess.Popen(
@@ -123,11 +124,8 @@ def http_backend(args: list[str], log_path: Path) -> Iterator[BackendClient]:
             env=os.environ | backend_env(), cwd=REPO_ROOT,
         )
     try:
-        _wait_port(port, proc, log_path)
-        with start_blocking_portal() as portal:
-            url = f"http://127.0.0.1:{port}/mcp"
-            with portal.wrap_async_context_manager(_http_session(url)) as session:
-                yield BackendClient(portal, session, log_path)
+        _wait_port(port, proc, log_path, timeout)
+        yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()
         try:
@@ -135,6 +133,14 @@ def http_backend(args: list[str], log_path: Path) -> Iterator[BackendClient]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def http_backend(args: list[str], log_path: Path) -> Iterator[BackendClient]:
+    """Start the backend with ``--listen 127.0.0.1:PORT`` and yield a streamable-HTTP client."""
+    with http_backend_url(args, log_path) as url, start_blocking_portal() as portal:
+        with portal.wrap_async_context_manager(_http_session(url)) as session:
+            yield BackendClient(portal, session, log_path)
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 20.0) -> None:
