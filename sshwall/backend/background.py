@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sshwall.backend.ssh import ExecResult
 from sshwall.errors import SshwallError
+from sshwall.targets.sshtools import ExecResult
 
 log = logging.getLogger(__name__)
 

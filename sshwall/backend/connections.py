@@ -20,18 +20,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sshwall.backend.ssh import Credentials, SshSession
-from sshwall.errors import TargetError, UsageError
+from sshwall.errors import NotConnected, UsageError
 
 Status = Literal["connected", "disconnected", "lost"]
-
-
-class NotConnected(TargetError):
-    """A tool needs the connection's session, but it is disconnected or lost."""
-
-    def __init__(self, info: ConnectionInfo, status: Status) -> None:
-        super().__init__(f"connection {info.connection_id} is {status}: connect again")
-        self.info = info
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -50,6 +41,11 @@ class ConnectionInfo:
     connected_at: float
     cwd: str | None = None
 
+    @property
+    def display_name(self) -> str:
+        """The name Mcp Ssh's replies show first: the agent's ``name``, else ``user@host``."""
+        return self.name or f"{self.username}@{self.host}"
+
     def as_data(self) -> dict[str, object]:
         """The structured form, as in ``connect``'s ``structuredContent``."""
         return {
@@ -64,7 +60,7 @@ class ConnectionInfo:
 
 
 class _Entry:
-    __slots__ = ("info", "session", "last_used", "creds")
+    __slots__ = ("creds", "info", "last_used", "session")
 
     def __init__(self, info: ConnectionInfo, session: SshSession, creds: Credentials | None) -> None:
         self.info = info
@@ -156,7 +152,7 @@ class ConnectionRegistry:
             entry = self._entry(connection_id)
             status = self._status(entry)
             if entry.session is None or status != "connected":
-                raise NotConnected(entry.info, status)
+                raise NotConnected(connection_id, status, entry.info.display_name)
             entry.last_used = time.time()
             return entry.session
 

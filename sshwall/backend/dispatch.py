@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from sshwall.backend import replytext
 from sshwall.backend import tools_io as io
 from sshwall.backend import tools_session as sess
-from sshwall.backend.connections import NotConnected
 from sshwall.backend.models import (
     TOOLS,
     Args,
@@ -27,7 +26,7 @@ from sshwall.backend.models import (
     failed,
 )
 from sshwall.backend.state import BackendState
-from sshwall.errors import SshwallError
+from sshwall.errors import NotConnected, SshwallError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ async def call_tool(state: BackendState, name: str, arguments: Mapping[str, obje
     try:
         result = await HANDLERS[name](state, args)
     except NotConnected as exc:  # the real server's words for every tool that needs a session
-        return failed(replytext.not_connected(exc.info))
+        return failed(replytext.not_connected(exc.name))
     except SshwallError as exc:
         message = redact(f"{name} failed: {exc}", secrets)
         log.info("%s", message)

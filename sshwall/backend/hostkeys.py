@@ -5,7 +5,10 @@ it. Three sources, in this order:
 
 1. a pin (``--host-key HOST:PORT=SHA256:...``) decides alone for its host and port;
 2. otherwise the known_hosts files (``--known-hosts FILE``, by default the user's and the
-   system's) decide: a listed key that differs is a mismatch, an unlisted host is unknown;
+   system's) decide: a listed key that differs is a mismatch, an unlisted host is unknown, a key
+   a file marks ``@revoked`` is always refused. The files are read by
+   ``sshwall.targets.knownhosts``, as ``sshwall verify`` reads them (hashed names, wildcards,
+   negations, ``[host]:port``);
 3. an unknown host is refused, showing the fingerprint it offered, unless the operator started
    the backend with ``--insecure-accept-any-host-key``.
 
@@ -14,8 +17,6 @@ This module is pure data and decisions; ``sshwall.backend.ssh`` applies it to pa
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from sshwall.errors import TargetError, UsageError
+from sshwall.targets.hostkey import HostKey
+from sshwall.targets.knownhosts import read_known_hosts
 
 _PIN = re.compile(r"^(?P<host>\[[^\]]+\]|[^:=\s]+)(?::(?P<port>\d{1,5}))?=(?P<fp>SHA256:[A-Za-z0-9+/]{43})$")
 
@@ -30,12 +33,6 @@ _PIN = re.compile(r"^(?P<host>\[[^\]]+\]|[^:=\s]+)(?::(?P<port>\d{1,5}))?=(?P<fp
 def default_known_hosts() -> tuple[Path, ...]:
     """The files OpenSSH itself consults: the user's, then the system-wide one."""
     return (Path.home() / ".ssh" / "known_hosts", Path("/etc/ssh/ssh_known_hosts"))
-
-
-def sha256_fingerprint(key_blob: bytes) -> str:
-    """``SHA256:<base64, no padding>`` of a public key blob, as ``ssh-keygen -lf`` prints it."""
-    digest = hashlib.sha256(key_blob).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
 def parse_pin(text: str) -> tuple[str, int, str]:
@@ -47,11 +44,6 @@ def parse_pin(text: str) -> tuple[str, int, str]:
     if not 0 < port < 65536:
         raise UsageError(f"bad --host-key {text!r}: port out of range")
     return match.group("host").strip("[]"), port, match.group("fp")
-
-
-def known_hosts_name(host: str, port: int) -> str:
-    """The name a host is filed under in known_hosts (``[host]:port`` off port 22)."""
-    return host if port == 22 else f"[{host}]:{port}"
 
 
 @dataclass(frozen=True)
@@ -84,6 +76,17 @@ class HostKeyPolicy:
         """The configured known_hosts files that exist (missing files are not an error)."""
         return tuple(p for p in self.known_hosts if p.is_file())
 
+    def listed(self, host: str, port: int) -> tuple[tuple[HostKey, ...], frozenset[str]]:
+        """What the known_hosts files say of ``host:port``: the keys they list (revoked ones
+        left out) and the fingerprints they revoke. ``TargetError`` for an unreadable file."""
+        keys: list[HostKey] = []
+        revoked: set[str] = set()
+        for path in self.existing_known_hosts():
+            found = read_known_hosts(path, host, port)
+            keys += [k for k in found.keys if k not in keys]
+            revoked |= {k.fingerprint for k in found.revoked}
+        return tuple(k for k in keys if k.fingerprint not in revoked), frozenset(revoked)
+
     def check_pinned(self, host: str, port: int, key_type: str, offered: str) -> None:
         """Refuse unless the offered key matches the pin for this host (caller checked one exists)."""
         pinned = self.pin_for(host, port)
@@ -93,15 +96,22 @@ class HostKeyPolicy:
                 f"it offered {key_type} {offered} but the pin is {pinned}; refusing to connect"
             )
 
-    def check_unknown(self, host: str, port: int, key_type: str, offered: str) -> bool:
-        """Decide on a host no pin and no known_hosts entry covers.
+    def check_unknown(
+        self, host: str, port: int, key_type: str, offered: str, revoked: frozenset[str] = frozenset()
+    ) -> bool:
+        """Decide on a host no pin and no (unrevoked) known_hosts entry covers.
 
         Returns True when accepted only because the operator chose ``accept_any`` (the caller
-        logs a warning); raises ``TargetError`` otherwise.
+        logs a warning); raises ``TargetError`` otherwise, and always for a key in ``revoked``.
         """
         if self.pin_for(host, port) is not None:
             self.check_pinned(host, port, key_type, offered)
             return False
+        if offered in revoked:
+            raise TargetError(
+                f"host key verification failed for {host}:{port}: it offered {key_type} {offered}, "
+                "which known_hosts marks @revoked; refusing to connect"
+            )
         if self.accept_any:
             return True
         files = ", ".join(str(p) for p in self.known_hosts) or "(none)"

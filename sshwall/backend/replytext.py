@@ -24,7 +24,7 @@ def connection_id(username: str, host: str, port: int) -> str:
 
 def display_name(info: ConnectionInfo) -> str:
     """The name shown first in a block: the agent's ``name``, else ``user@host``."""
-    return info.name or f"{info.username}@{info.host}"
+    return info.display_name
 
 
 def local_time(when: float) -> str:
@@ -85,9 +85,10 @@ def command_output(stdout: str, stderr: str, exit_status: int | None, info: Conn
     return text + ("\n" if text else "") + "\n" + prompt(info)
 
 
-def not_connected(info: ConnectionInfo) -> str:
-    """The reply of a tool that needs a connection which is not connected."""
-    return f"错误: 连接 {display_name(info)} 未连接"
+def not_connected(name: str) -> str:
+    """The reply of a tool that needs a connection which is not connected (``name``: its
+    ``ConnectionInfo.display_name``)."""
+    return f"错误: 连接 {name} 未连接"
 
 
 def terminal_unavailable(connection_id: str) -> str:

@@ -1,22 +1,22 @@
 """SSH sessions of the built-in backend: the ONLY module of ``sshwall.backend`` importing paramiko.
 
-Every call here blocks; the tool layer runs them in worker threads. paramiko's exceptions are
-translated into ``sshwall.errors.TargetError`` with a message an agent can act on. Secrets
+Every call here blocks; the tool layer runs them in worker threads. What it shares with
+``sshwall verify`` (host keys as values, private keys, the exec loop, the wording of connection
+failures) is ``sshwall.targets.sshtools``. paramiko's exceptions are translated into
+``sshwall.errors.TargetError`` with a message an agent can act on. Secrets
 (password, key text, passphrase) are used for authentication and then dropped: they are never
 stored, logged or put into a message.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import logging
 import os
-import select
 import shlex
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,17 +24,24 @@ from typing import Protocol
 
 import paramiko
 
-from sshwall.backend.hostkeys import HostKeyPolicy, sha256_fingerprint
+from sshwall.backend.hostkeys import HostKeyPolicy
 from sshwall.errors import TargetError
+from sshwall.targets.hostkey import known_hosts_name
+from sshwall.targets.sshtools import (
+    ExecResult,
+    connect_failed,
+    host_key_of,
+    load_private_key,
+    paramiko_key,
+    run_command,
+)
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 15.0
 KEEPALIVE_S = 30
 MAX_OUTPUT_BYTES = 1 << 20  # per stream; the rest is drained and dropped
-_TRUNCATED = "\n[sshwall backend: output truncated at 1 MiB]\n"
-
-CANCEL_POLL_S = 0.2  # how soon a running command notices that its call was cancelled
+TRUNCATED = b"\n[sshwall backend: output truncated at 1 MiB]\n"  # follows a stream that was cut
 
 # Every command runs under a small wrapper so that closing its channel ends it. Without a PTY,
 # OpenSSH neither signals nor hangs up a command whose channel closes, and it refuses the SSH
@@ -80,15 +87,6 @@ class Credentials:
         return "+".join(parts) or "none"
 
 
-@dataclass(frozen=True)
-class ExecResult:
-    """A finished remote command."""
-
-    stdout: str
-    stderr: str
-    exit_status: int
-
-
 class Stream(Protocol):
     """The part of an SSH channel that tunnels and terminals use."""
 
@@ -102,59 +100,47 @@ class Stream(Protocol):
 class _PolicyAdapter(paramiko.MissingHostKeyPolicy):
     """Hands a host that known_hosts does not list to ``HostKeyPolicy``."""
 
-    def __init__(self, policy: HostKeyPolicy, host: str, port: int) -> None:
-        self._policy, self._host, self._port = policy, host, port
+    def __init__(self, policy: HostKeyPolicy, host: str, port: int, revoked: frozenset[str]) -> None:
+        self._policy, self._host, self._port, self._revoked = policy, host, port, revoked
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        offered = sha256_fingerprint(key.asbytes())
-        if self._policy.check_unknown(self._host, self._port, key.get_name(), offered):
+        offered = host_key_of(key)
+        if self._policy.check_unknown(self._host, self._port, offered.key_type, offered.fingerprint, self._revoked):
             log.warning(
-                "accepting UNVERIFIED host key %s %s for %s:%s (--insecure-accept-any-host-key)",
-                key.get_name(), offered, self._host, self._port,
+                "accepting UNVERIFIED host key %s for %s:%s (--insecure-accept-any-host-key)",
+                offered.describe(), self._host, self._port,
             )
-
-
-def _load_key(text: str, passphrase: str | None) -> paramiko.PKey:
-    problems: list[str] = []
-    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return kind.from_private_key(io.StringIO(text), password=passphrase)
-        except paramiko.PasswordRequiredException:
-            raise TargetError("privateKey is encrypted: a passphrase is required") from None
-        except (paramiko.SSHException, ValueError, TypeError, IndexError) as exc:
-            problems.append(f"{kind.__name__}: {type(exc).__name__}")
-    raise TargetError(
-        "privateKey could not be loaded (wrong passphrase, or not an OpenSSH/PEM "
-        f"ed25519, ECDSA or RSA private key): {'; '.join(problems)}"
-    )
 
 
 def open_session(host: str, port: int, creds: Credentials, policy: HostKeyPolicy) -> SshSession:
     """Connect, verify the host key against ``policy``, authenticate, and return the session."""
-    pkey = _load_key(creds.private_key, creds.passphrase) if creds.private_key else None
+    pkey = load_private_key(creds.private_key, creds.passphrase, what="privateKey") if creds.private_key else None
     client = paramiko.SSHClient()
+    revoked: frozenset[str] = frozenset()
     if policy.pin_for(host, port) is None:
-        for path in policy.existing_known_hosts():
-            try:
-                client.load_system_host_keys(str(path))
-            except (OSError, paramiko.SSHException) as exc:
-                raise TargetError(f"cannot read known_hosts file {path}: {exc}") from None
-    client.set_missing_host_key_policy(_PolicyAdapter(policy, host, port))
+        # The listed keys go to paramiko, which then negotiates their type first and raises
+        # BadHostKeyException for another key; with none listed, _PolicyAdapter decides.
+        listed, revoked = policy.listed(host, port)
+        for known in listed:
+            pkey_of_host = paramiko_key(known)
+            if pkey_of_host is not None:
+                client.get_host_keys().add(known_hosts_name(host, port), known.key_type, pkey_of_host)
+    client.set_missing_host_key_policy(_PolicyAdapter(policy, host, port, revoked))
     try:
         client.connect(
             host, port=port, username=creds.username, password=creds.password, pkey=pkey,
             allow_agent=False, look_for_keys=False, timeout=CONNECT_TIMEOUT_S,
             banner_timeout=CONNECT_TIMEOUT_S, auth_timeout=CONNECT_TIMEOUT_S,
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - paramiko's connect raises many types: each is translated
         client.close()
         raise _connect_error(exc, host, port, creds) from None
     transport = client.get_transport()
     assert transport is not None  # connect() succeeded
     transport.set_keepalive(KEEPALIVE_S)
     _no_delay(transport.sock)
-    key = transport.get_remote_server_key()
-    return SshSession(client, transport, key.get_name(), sha256_fingerprint(key.asbytes()), _posix_login_shell(client))
+    key = host_key_of(transport.get_remote_server_key())
+    return SshSession(client, transport, key.key_type, key.fingerprint, _posix_login_shell(client))
 
 
 def _posix_login_shell(client: paramiko.SSHClient) -> bool:
@@ -170,22 +156,12 @@ def _posix_login_shell(client: paramiko.SSHClient) -> bool:
     return os.path.basename(shell) in POSIX_SHELLS
 
 
-def _connect_error(exc: Exception, host: str, port: int, creds: Credentials) -> Exception:
-    """paramiko's and the socket layer's connect failures as ``TargetError`` (others unchanged)."""
-    if isinstance(exc, TargetError):  # our host-key policy refused
-        return exc
+def _connect_error(exc: Exception, host: str, port: int, creds: Credentials) -> TargetError:
+    """Any connect failure as ``TargetError`` (our host-key policy's refusals pass as they are)."""
     if isinstance(exc, paramiko.BadHostKeyException):
-        return HostKeyPolicy.mismatch(
-            host, port, exc.key.get_name(), sha256_fingerprint(exc.key.asbytes()),
-            sha256_fingerprint(exc.expected_key.asbytes()),
-        )
-    if isinstance(exc, paramiko.AuthenticationException):
-        return TargetError(f"authentication failed for {creds.username}@{host}:{port} ({creds.method}): {exc}")
-    if isinstance(exc, (paramiko.SSHException, EOFError)):
-        return TargetError(f"SSH handshake with {host}:{port} failed: {exc}")
-    if isinstance(exc, OSError):  # refused, unreachable, DNS, timeout
-        return TargetError(f"cannot reach {host}:{port}: {exc}")
-    return exc
+        offered, expected = host_key_of(exc.key), host_key_of(exc.expected_key)
+        return HostKeyPolicy.mismatch(host, port, offered.key_type, offered.fingerprint, expected.fingerprint)
+    return connect_failed(host, port, exc, creds.username, creds.method, CONNECT_TIMEOUT_S)
 
 
 class SshSession:
@@ -214,7 +190,7 @@ class SshSession:
             raise TargetError("the SSH connection is closed; connect again")
         try:
             return self._transport.open_session(timeout=CONNECT_TIMEOUT_S)
-        except (paramiko.SSHException, EOFError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(f"cannot open an SSH channel: {exc}") from None
 
     def exec(self, command: str, timeout_s: float, cancel: threading.Event | None = None) -> ExecResult:
@@ -224,42 +200,15 @@ class SshSession:
         Either way the channel is closed, and closing it terminates the remote command and
         what it started in its process group (see ``killable``).
         """
-        chan = self._channel()
-        deadline = time.monotonic() + timeout_s
-        out, err = bytearray(), bytearray()
-        try:
-            chan.exec_command(killable(command, self._posix))
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise TargetError("command cancelled (its channel was closed, which ends it)")
-                remaining = deadline - time.monotonic()
-                wait = remaining if cancel is None else min(remaining, CANCEL_POLL_S)
-                if chan.recv_ready():
-                    _keep(out, chan.recv(65536))
-                elif chan.recv_stderr_ready():
-                    _keep(err, chan.recv_stderr(65536))
-                elif chan.eof_received or chan.closed:
-                    if chan.status_event.wait(max(0.0, wait)):
-                        break
-                    if remaining <= 0:
-                        raise _timeout(timeout_s)
-                else:
-                    if remaining <= 0:
-                        raise _timeout(timeout_s)
-                    select.select([chan], [], [], wait)
-            status = chan.recv_exit_status()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise TargetError(f"command failed on the SSH connection: {exc}") from None
-        finally:
-            chan.close()
-        return ExecResult(_text(out), _text(err), status)
+        return run_command(self._channel(), killable(command, self._posix), timeout_s,
+                           max_bytes=MAX_OUTPUT_BYTES, marker=TRUNCATED, cancel=cancel)
 
     def put(self, local: Path, remote: str, progress: Progress) -> int:
         """Upload ``local`` to ``remote`` over SFTP; returns the byte count."""
         try:
             with self._client.open_sftp() as sftp:
                 return int(sftp.put(str(local), remote, callback=progress, confirm=True).st_size or 0)
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(f"upload of {local} to {remote} failed: {_why(exc)}") from None
 
     def get(self, remote: str, local: Path, progress: Progress) -> int:
@@ -271,7 +220,7 @@ class SshSession:
                 size = int(sftp.getfo(remote, handle, callback=progress))
             os.replace(part, local)
             return size
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(f"download of {remote} failed: {_why(exc)}") from None
         finally:
             if os.path.exists(part):
@@ -304,26 +253,10 @@ class SshSession:
 def _no_delay(sock: object) -> None:
     # Each tool call is a few small request/response packets: Nagle's algorithm against the
     # peer's delayed ACKs costs ~40 ms per exchange on an idle link.
+    # An optimisation only: a socket that refuses the option still works.
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _keep(buffer: bytearray, chunk: bytes) -> None:
-    if len(buffer) > MAX_OUTPUT_BYTES:
-        return  # already truncated (the marker made it longer than the cap)
-    room = MAX_OUTPUT_BYTES - len(buffer)
-    if len(chunk) <= room:
-        buffer += chunk
-    else:
-        buffer += chunk[:room] + _TRUNCATED.encode()
-
-
-def _text(data: bytearray) -> str:
-    return data.decode("utf-8", "replace")
-
-
-def _timeout(timeout_s: float) -> TargetError:
-    return TargetError(f"command timed out after {round(timeout_s * 1000)} ms (its channel was closed)")
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _why(exc: BaseException) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 from sshwall.backend import replyfiles, replytext
-from sshwall.backend.connections import NotConnected
 from sshwall.backend.emulate import terminal_autotype
 from sshwall.backend.models import (
     BatchDownloadArgs,
@@ -31,7 +30,7 @@ from sshwall.backend.transfers import (
     missing_local_files,
     upload,
 )
-from sshwall.errors import UsageError
+from sshwall.errors import NotConnected, UsageError
 
 DEFAULT_TERM = "xterm"
 DEFAULT_COLS = 80

@@ -27,8 +27,9 @@ from sshwall.backend.models import (
     failed,
     ok,
 )
-from sshwall.backend.ssh import Credentials, ExecResult, open_session
+from sshwall.backend.ssh import Credentials, open_session
 from sshwall.backend.state import BackendState, cancellable, in_thread
+from sshwall.targets.sshtools import ExecResult
 
 log = logging.getLogger(__name__)
 MAX_TIMER_MS = 2**31 - 1  # Node (the real server) clamps longer timers to 1 ms; refuse them

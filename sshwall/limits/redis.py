@@ -2,7 +2,8 @@
 
 The only module that imports the ``redis`` client. Every operation is one Lua script
 (``redis_scripts``) run with EVALSHA, so it is atomic on the server. Errors of the client are
-translated here into ``StateError`` naming the server. Each operation is bounded: waiting for
+translated here into ``StateError`` naming the server (a URL the client cannot parse into
+``UsageError``). Each operation is bounded: waiting for
 a pooled connection, connecting and every read time out after ``timeout_s``; a connection
 found dead is re-opened once (a pooled connection that died with a Redis restart), a timeout is
 never retried (the script may have run). So an operation fails within a few timeouts at worst,
@@ -27,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from sshwall.errors import StateError
+from sshwall.errors import StateError, UsageError
 from sshwall.limits import redis_scripts
 from sshwall.limits.model import (
     BackgroundTask,
@@ -53,16 +54,19 @@ class RedisStore:
         self.namespace = namespace
         self.timeout_s = timeout_s
         # At most max_connections commands in flight; the rest wait (up to timeout_s) for one.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=timeout_s,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            # One immediate retry, on connection errors only: a timed-out script may have run.
-            retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
-            decode_responses=True,
-        )
+        try:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=timeout_s,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                # One immediate retry, on connection errors only: a timed-out script may have run.
+                retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
+                decode_responses=True,
+            )
+        except ValueError as exc:  # the client's URL parser: a query value or port it cannot read
+            raise UsageError(f"state URL of {where}: {exc}") from None
         self._client = aioredis.Redis(connection_pool=pool)
         self.acquire_script: AsyncScript = self._client.register_script(redis_scripts.ACQUIRE)
         self.start_script: AsyncScript = self._client.register_script(redis_scripts.START)
@@ -120,13 +124,9 @@ class RedisLimiter:
 
     async def acquire(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
         """See ``RateLimiter.acquire``."""
-        return await self._decide(requests, now_ms, record=True)
+        return await self._decide(requests, now_ms)
 
-    async def peek(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
-        """See ``RateLimiter.peek``."""
-        return await self._decide(requests, now_ms, record=False)
-
-    async def _decide(self, requests: Sequence[LimitRequest], now_ms: int, *, record: bool) -> LimitResult:
+    async def _decide(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
         windows = distinct_keys(requests)
         if not windows:
             return LimitResult.allow()
@@ -134,7 +134,7 @@ class RedisLimiter:
         index = {key: i for i, key in enumerate(windows, start=1)}
         keys = [name for key in windows for name in (f"{ns}rate:{key}", f"{ns}rate-window:{key}")]
         member = f"{now_ms}:{secrets.token_hex(8)}"
-        args: list[str | int] = [now_ms, member, 1 if record else 0, len(windows), *windows.values(), len(requests)]
+        args: list[str | int] = [now_ms, member, len(windows), *windows.values(), len(requests)]
         for request in requests:
             args += [index[request.key], request.window_ms, request.max]
         reply = await self._store.run(self._store.acquire_script, keys, args)

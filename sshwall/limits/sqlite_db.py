@@ -277,9 +277,13 @@ class SqliteDatabase:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=False)
+        try:
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"{self.where}: closing failed: {exc}") from exc
+        finally:
+            self._executor.shutdown(wait=False)
 
 
 def _inode(path: Path) -> _Inode | None:

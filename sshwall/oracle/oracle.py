@@ -18,6 +18,7 @@ import weakref
 from pathlib import Path
 from types import TracebackType
 
+from sshwall.errors import OracleUnavailable
 from sshwall.oracle import server
 from sshwall.oracle.canaries import make_canaries
 from sshwall.oracle.cgroup import PidsCgroup
@@ -33,10 +34,6 @@ OVERHEAD_PROCS = 4
 MAX_OUTPUT = 1 << 20
 # Address space per process (RLIMIT_AS): Go programs (kubectl, docker) reserve some GB of it.
 MAX_MEMORY = 8 << 30
-
-
-class OracleUnavailable(RuntimeError):
-    """The oracle cannot run on this machine (``unavailable()`` gives the reason)."""
 
 
 class Oracle:
@@ -133,7 +130,7 @@ class Oracle:
     def _run(self, command: str, cwd: str, expect: Expectation, rundir: Path, limit: float) -> Run:
         assert self._base is not None and self._cgroup is not None
         names = ("stdout", "stderr", "trace", "result")
-        files = {n: open(rundir / n, "w+b") for n in names}
+        files = {n: open(rundir / n, "w+b") for n in names}  # noqa: SIM115 - closed in the finally below
         try:
             fds = {n: f.fileno() for n, f in files.items()}
             cfg = {

@@ -4,9 +4,11 @@
   and DNS answers checked against the ranges (``match_target``, ``system_resolve``).
 - ``pins``: is the key a server offered the pinned one (``check_host_key``, ``host_key_problem``);
   ``TofuStore`` records keys on first use.
-- ``sshkeys``: the network side, and the only paramiko import (``fetch_host_key``,
-  ``server_algorithms``, ``known_hosts_keys``, ``try_login``). Imported lazily from here, so
-  matching and pin checks do not load paramiko.
+- ``sshkeys``: the network side of ``sshwall verify`` (``fetch_host_key``,
+  ``server_algorithms``, ``known_hosts_keys``, ``try_login``), over ``sshtools``, the SSH
+  toolbox it shares with the built-in backend (host keys as values, private keys, the exec
+  loop, connection failures as ``TargetError``). The two are the only paramiko imports here,
+  imported lazily, so matching and pin checks do not load paramiko.
 - ``verify`` / ``command``: ``sshwall verify``.
 """
 

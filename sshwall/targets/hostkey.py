@@ -1,7 +1,8 @@
-"""Host keys as plain values: type, ``SHA256:`` fingerprint and base64 blob.
+"""Host keys as plain values: type, ``SHA256:`` fingerprint and base64 blob; the names hosts go by.
 
-No paramiko here: ``sshwall.targets.sshkeys`` builds these from what a server offers, and
-``sshwall.targets.knownhosts`` from known_hosts lines; ``pins`` only compares them.
+No paramiko here: ``sshwall.targets.sshtools`` builds these from what a server offers (for
+``sshwall verify`` and the built-in backend alike), and ``sshwall.targets.knownhosts`` from
+known_hosts lines; ``pins`` only compares them.
 """
 
 from __future__ import annotations
@@ -73,3 +74,8 @@ class HostKey:
 def known_hosts_name(host: str, port: int) -> str:
     """The name OpenSSH files a host under: ``host`` on port 22, else ``[host]:port``."""
     return host if port == 22 else f"[{host}]:{port}"
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port`` as messages and the TOFU file write it: ``[v6addr]:port`` for an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

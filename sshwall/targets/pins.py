@@ -25,7 +25,7 @@ from typing import Literal
 
 from sshwall.errors import TargetError
 from sshwall.policy.model import HostGroup, Policy
-from sshwall.targets.hostkey import HostKey
+from sshwall.targets.hostkey import HostKey, host_port
 from sshwall.targets.knownhosts import read_known_hosts
 from sshwall.targets.match import HostMatch, Target, canonical_host
 from sshwall.targets.tofu import TofuStore
@@ -76,7 +76,7 @@ def tofu_store(policy: Policy, *, read_only: bool = False) -> TofuStore | None:
 
 
 def _where(target: Target) -> str:
-    return f"[{target.host}]:{target.port}" if ":" in target.host else f"{target.host}:{target.port}"
+    return host_port(target.host, target.port)
 
 
 def assess_host_key(

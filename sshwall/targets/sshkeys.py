@@ -1,14 +1,15 @@
-"""Talking to SSH servers: the ONLY module of ``sshwall.targets`` that imports paramiko.
+"""Talking to SSH servers for ``sshwall verify``: host keys, offered algorithms, a test login.
 
-Everything here blocks and is bounded by a timeout. Failures of paramiko and of the socket
-layer come out as ``sshwall.errors.TargetError`` with a message an operator can act on. Names
+With ``sshwall.targets.sshtools`` (the toolbox it shares with the built-in backend), the only
+module of ``sshwall.targets`` that imports paramiko. Everything here blocks and is bounded by a
+timeout. Failures of paramiko and of the socket layer come out as ``sshwall.errors.TargetError``
+with a message an operator can act on. Names
 are resolved by ``sshwall.targets.match.system_resolve`` (sshwall's one DNS lookup) and the TCP
 connection goes to the resulting address.
 """
 
 from __future__ import annotations
 
-import io
 import socket
 import threading
 import time
@@ -18,9 +19,17 @@ from pathlib import Path
 import paramiko
 
 from sshwall.errors import TargetError
-from sshwall.targets.hostkey import HostKey
+from sshwall.targets.hostkey import HostKey, host_port
 from sshwall.targets.knownhosts import known_hosts_keys
 from sshwall.targets.match import system_resolve
+from sshwall.targets.sshtools import (
+    auth_failed,
+    handshake_failed,
+    host_key_of,
+    load_private_key,
+    run_command,
+    unreachable,
+)
 
 __all__ = ["HostKey", "fetch_host_key", "known_hosts_keys", "server_algorithms", "try_login"]
 
@@ -38,19 +47,7 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
             return socket.create_connection((address, port), timeout=timeout)
         except OSError as err:
             last = err
-    raise _reach_error(host, port, timeout, last)
-
-
-def _hp(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _reach_error(host: str, port: int, timeout: float, err: BaseException | None) -> TargetError:
-    if isinstance(err, ConnectionRefusedError):
-        return TargetError(f"cannot reach {_hp(host, port)}: connection refused")
-    if isinstance(err, (TimeoutError, socket.timeout)):
-        return TargetError(f"cannot reach {_hp(host, port)}: timed out after {timeout:g} s")
-    return TargetError(f"cannot reach {_hp(host, port)}: {err}")
+    raise unreachable(host, port, last, timeout)
 
 
 def _transport(host: str, port: int, timeout: float, key_types: Sequence[str] | None = None) -> paramiko.Transport:
@@ -75,19 +72,18 @@ def _transport(host: str, port: int, timeout: float, key_types: Sequence[str] | 
             raise TimeoutError(f"no key exchange within {timeout:g} s")
         if not transport.is_active():
             raise transport.get_exception() or paramiko.SSHException("negotiation failed")
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         transport.close()
-        raise TargetError(f"{_hp(host, port)} accepted the connection but finished no SSH key exchange "
+        raise TargetError(f"{host_port(host, port)} accepted the connection but finished no SSH key exchange "
                           f"within {timeout:g} s") from None
     except Exception as err:  # noqa: BLE001 - whatever paramiko raised: translate it here
         transport.close()
-        raise TargetError(f"SSH handshake with {_hp(host, port)} failed: {err or type(err).__name__}") from None
+        raise handshake_failed(host, port, err) from None
     return transport
 
 
 def _key_of(transport: paramiko.Transport) -> HostKey:
-    key = transport.get_remote_server_key()
-    return HostKey.from_blob(key.asbytes(), key.get_name())
+    return host_key_of(transport.get_remote_server_key())
 
 
 def fetch_host_key(host: str, port: int, timeout: float = 5.0, *, key_types: Sequence[str] | None = None) -> HostKey:
@@ -145,23 +141,23 @@ def server_algorithms(host: str, port: int, timeout: float = 5.0) -> dict[str, l
         header = _read_exact(sock, 5, deadline)
         length, padding = int.from_bytes(header[:4], "big"), header[4]
         if not padding < length <= _MAX_PACKET:
-            raise TargetError(f"{_hp(host, port)} sent a malformed first packet (length {length})")
+            raise TargetError(f"{host_port(host, port)} sent a malformed first packet (length {length})")
         payload = _read_exact(sock, length - 1, deadline)[: length - 1 - padding]
-    except (TimeoutError, socket.timeout):
-        raise TargetError(f"{_hp(host, port)} accepted the connection but sent no SSH key exchange "
+    except TimeoutError:
+        raise TargetError(f"{host_port(host, port)} accepted the connection but sent no SSH key exchange "
                           f"within {timeout:g} s") from None
     except (EOFError, OSError) as err:
-        raise TargetError(f"reading the algorithms of {_hp(host, port)} failed: {err}") from None
+        raise TargetError(f"reading the algorithms of {host_port(host, port)} failed: {err}") from None
     finally:
         sock.close()
     try:
         msg = paramiko.Message(payload)
         if msg.get_byte()[0] != _MSG_KEXINIT:
-            raise TargetError(f"{_hp(host, port)} did not start with a key exchange message")
+            raise TargetError(f"{host_port(host, port)} did not start with a key exchange message")
         msg.get_bytes(16)  # cookie
         lists = [list(msg.get_list()) for _ in range(8)]
     except (IndexError, ValueError, paramiko.SSHException) as err:
-        raise TargetError(f"{_hp(host, port)} sent a malformed key exchange message: {err}") from None
+        raise TargetError(f"{host_port(host, port)} sent a malformed key exchange message: {err}") from None
 
     def merged(a: list[str], b: list[str]) -> list[str]:
         return [x for x in dict.fromkeys(a + b) if x]
@@ -183,15 +179,7 @@ def _load_private_key(key_path_or_text: str | Path) -> paramiko.PKey:
             text = Path(text).expanduser().read_text(encoding="utf-8")
         except OSError as err:
             raise TargetError(f"cannot read private key {key_path_or_text}: {err.strerror or err}") from None
-    problems: list[str] = []
-    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return kind.from_private_key(io.StringIO(text))
-        except paramiko.PasswordRequiredException:
-            raise TargetError("the private key is encrypted; give an unencrypted key (or one from an agent-free file)") from None
-        except (paramiko.SSHException, ValueError, TypeError, IndexError) as err:
-            problems.append(f"{kind.__name__}: {type(err).__name__}")
-    raise TargetError(f"not an ed25519, ECDSA or RSA private key ({'; '.join(problems)})")
+    return load_private_key(text, encrypted_hint="give an unencrypted key (sshwall verify takes no passphrase)")
 
 
 def try_login(
@@ -218,46 +206,21 @@ def try_login(
         offered = _key_of(transport)
         if expected_fingerprints and offered.fingerprint not in expected_fingerprints:
             raise TargetError(
-                f"host key of {_hp(host, port)} changed: offered {offered.describe()}, "
+                f"host key of {host_port(host, port)} changed: offered {offered.describe()}, "
                 f"expected {', '.join(expected_fingerprints)}; not logging in"
             )
         try:
             remaining = transport.auth_publickey(user, pkey)
         except paramiko.AuthenticationException as err:
-            raise TargetError(f"authentication failed for {user}@{_hp(host, port)}: {err}") from None
+            raise auth_failed(user, host, port, err) from None
         if remaining or not transport.is_authenticated():
-            raise TargetError(f"authentication for {user}@{_hp(host, port)} needs more methods: {', '.join(remaining)}")
+            raise TargetError(f"authentication for {user}@{host_port(host, port)} needs more methods: {', '.join(remaining)}")
         if command is None:
             return 0, "", ""
-        return _run(transport, command, deadline, timeout)
+        chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+        result = run_command(chan, command, timeout, max_bytes=MAX_OUTPUT_BYTES, deadline=deadline)
+        return result.exit_status, result.stdout, result.stderr
     except (paramiko.SSHException, EOFError, OSError) as err:
-        raise TargetError(f"SSH session with {_hp(host, port)} failed: {err or type(err).__name__}") from None
+        raise TargetError(f"SSH session with {host_port(host, port)} failed: {str(err) or type(err).__name__}") from None
     finally:
         transport.close()
-
-
-def _run(transport: paramiko.Transport, command: str, deadline: float, timeout: float) -> tuple[int, str, str]:
-    chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
-    out, err = bytearray(), bytearray()
-    try:
-        chan.exec_command(command)
-        while True:
-            if chan.recv_ready():
-                _keep(out, chan.recv(65536))
-            elif chan.recv_stderr_ready():
-                _keep(err, chan.recv_stderr(65536))
-            elif chan.exit_status_ready() and (chan.eof_received or chan.closed):
-                break  # sshd may send exit-status before the last output: wait for EOF too
-            elif time.monotonic() >= deadline:
-                raise TargetError(f"command did not finish within {timeout:g} s")
-            else:
-                time.sleep(0.01)
-        return chan.recv_exit_status(), out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    finally:
-        chan.close()
-
-
-def _keep(buffer: bytearray, chunk: bytes) -> None:
-    room = MAX_OUTPUT_BYTES - len(buffer)
-    if room > 0:
-        buffer += chunk[:room]

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sshwall.errors import TargetError
+from sshwall.targets.hostkey import host_port
 
 
 def tofu_key(host: str, port: int) -> str:
     """The record name of a host: ``host:port``, ``[v6addr]:port``; host names in lower case."""
-    host = host.lower()
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(host.lower(), port)
 
 
 class TofuStore:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.backend.hostkeys import HostKeyPolicy, parse_pin, sha256_fingerprint
+from sshwall.backend.hostkeys import HostKeyPolicy, parse_pin
 from sshwall.errors import TargetError, UsageError
+from sshwall.targets.hostkey import sha256_fingerprint
 from tests.support.mcp_client import BackendClient, stdio_backend
 from tests.support.sshd import SshdFactory, SshdServer
 
@@ -125,3 +126,39 @@ def test_insecure_mode_must_be_explicit_and_warns(run_backend: Starter, sshd: Ss
     strict = run_backend("--known-hosts", str(liar), "--insecure-accept-any-host-key")
     failed, text = _connect(strict, other)
     assert failed and "MISMATCH" in text
+
+
+def test_a_revoked_key_is_refused_even_in_insecure_mode(run_backend: Starter, sshd: SshdServer, tmp_path: Path) -> None:
+    # known_hosts is read as `sshwall verify` reads it: an @revoked key never passes, not even
+    # with --insecure-accept-any-host-key (paramiko's own reader skipped such lines).
+    revoked = tmp_path / "revoked_known_hosts"
+    key_type, key = sshd.known_hosts_line.split()[1:3]
+    revoked.write_text(f"@revoked [{sshd.host}]:{sshd.port} {key_type} {key}\n")
+    backend = run_backend("--known-hosts", str(revoked), "--insecure-accept-any-host-key")
+    failed, text = _connect(backend, sshd)
+    assert failed and "@revoked" in text and sshd.host_key_fingerprint in text
+    assert not backend.ok("listConnections").data["connections"]  # type: ignore[index]
+
+
+def test_known_hosts_patterns_are_understood(run_backend: Starter, sshd: SshdServer, tmp_path: Path) -> None:
+    # A wildcard entry (which paramiko's reader does not match) covers the host: no insecure mode needed.
+    patterns = tmp_path / "pattern_known_hosts"
+    key_type, key = sshd.known_hosts_line.split()[1:3]
+    patterns.write_text(f"otherhost,[{sshd.host}]:* {key_type} {key}\n")
+    backend = run_backend("--known-hosts", str(patterns))
+    failed, text = _connect(backend, sshd)
+    assert not failed, text
+
+
+def test_listed_leaves_revoked_keys_out(tmp_path: Path) -> None:
+    fp_line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    good = tmp_path / "kh"
+    good.write_text(f"[h]:2222 {fp_line}\n")
+    policy = HostKeyPolicy.build([str(good)], None, accept_any=False)
+    keys, revoked = policy.listed("h", 2222)
+    assert len(keys) == 1 and not revoked
+    good.write_text(f"[h]:2222 {fp_line}\n@revoked * {fp_line}\n")
+    keys, revoked = policy.listed("h", 2222)
+    assert keys == () and len(revoked) == 1
+    with pytest.raises(TargetError, match="@revoked"):
+        policy.check_unknown("h", 2222, "ssh-ed25519", next(iter(revoked)), revoked)

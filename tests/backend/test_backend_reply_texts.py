@@ -101,7 +101,7 @@ def test_terminal_and_tunnel_replies(real: list[dict[str, Any]]) -> None:
     assert replytext.tunnel_list([block]) == _text(real, "listTunnels")
     assert replytext.tunnel_list([]) == "当前没有活跃的隧道"
     assert replytext.terminal_unavailable(KEY_ID) == f"创建终端会话失败: 连接 {KEY_ID} 不可用或未连接"
-    assert replytext.not_connected(key) == "错误: 连接 key-bb84e2 未连接"
+    assert replytext.not_connected(key.display_name) == "错误: 连接 key-bb84e2 未连接"
 
 
 def _transfers() -> list[Transfer]:

@@ -81,10 +81,11 @@ def test_pipe_reader_and_writer_keep_lines_intact() -> None:
 
 def test_output_is_capped_with_a_marker() -> None:
     from sshwall.backend import ssh
+    from sshwall.targets.sshtools import keep
 
     buffer = bytearray()
     for _ in range(3):
-        ssh._keep(buffer, b"x" * (ssh.MAX_OUTPUT_BYTES // 2))
-    ssh._keep(buffer, b"more")
+        keep(buffer, b"x" * (ssh.MAX_OUTPUT_BYTES // 2), ssh.MAX_OUTPUT_BYTES, ssh.TRUNCATED)
+    keep(buffer, b"more", ssh.MAX_OUTPUT_BYTES, ssh.TRUNCATED)
     assert buffer.startswith(b"x" * ssh.MAX_OUTPUT_BYTES)
     assert buffer.endswith(b"truncated at 1 MiB]\n") and buffer.count(b"truncated") == 1

@@ -242,5 +242,5 @@ def test_helpers(policy: Policy) -> None:
 def test_system_resolve() -> None:
     assert system_resolve("127.0.0.1") == ("127.0.0.1",)
     assert "127.0.0.1" in system_resolve("localhost")
-    with pytest.raises(TargetError, match="cannot resolve no-such-host.invalid"):
+    with pytest.raises(TargetError, match=r"cannot resolve no-such-host.invalid"):
         system_resolve("no-such-host.invalid")

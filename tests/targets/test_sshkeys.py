@@ -75,9 +75,9 @@ def silent_port() -> Iterator[int]:
 
 def test_silent_server_times_out(silent_port: int) -> None:
     started = time.monotonic()
-    with pytest.raises(TargetError, match="finished no SSH key exchange within 0.5 s"):
+    with pytest.raises(TargetError, match=r"finished no SSH key exchange within 0.5 s"):
         fetch_host_key("127.0.0.1", silent_port, timeout=0.5)
-    with pytest.raises(TargetError, match="sent no SSH key exchange within 0.5 s"):
+    with pytest.raises(TargetError, match=r"sent no SSH key exchange within 0.5 s"):
         server_algorithms("127.0.0.1", silent_port, timeout=0.5)
     assert time.monotonic() - started < 5
 

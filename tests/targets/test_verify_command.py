@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from sshwall.cli import main as cli_main
+from sshwall.cli.parser import parse_host
+from sshwall.cli.verify import targets_of
 from sshwall.policy import load_policy
-from sshwall.targets.command import main as verify_main
-from sshwall.targets.command import parse_host, targets_of
 from tests.support.sshd import SshdServer
 
 HEAD = """\
@@ -26,6 +26,11 @@ commands:
   diag:
     programs: {"true": {}, uptime: {}, id: {}, "false": {}}
 """
+
+
+def verify_main(argv: list[str], out: io.StringIO | None = None, err: io.StringIO | None = None) -> int:
+    """``sshwall verify ARGV...`` in-process."""
+    return cli_main(["verify", *argv], out=out, err=err)
 
 
 def policy_file(tmp_path: Path, hosts: str, name: str = "policy.yaml") -> Path:
