@@ -1,13 +1,17 @@
-"""A throwaway OpenSSH sshd on 127.0.0.1, for the demo, the benchmarks and the tests.
+"""A throwaway OpenSSH sshd on 127.0.0.1, and a minimal stdio MCP client, for the demo, the
+benchmarks and the tests.
 
 ``start_sshd(workdir)`` generates an ed25519 host key and client key in ``workdir``, writes a
 config that admits only that client key for the current user, starts ``sshd -D -e`` on a free
 loopback port and waits until it listens. Works as root and as an ordinary user.
+``StdioClient(argv)`` speaks legacy-era MCP to a child process (``sshwall serve``) over its
+stdio, one request at a time.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import shutil
 import signal
@@ -17,8 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
 
-from sshwall.errors import TargetError
+from sshwall.errors import TargetError, UpstreamError
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 CONFIG = """\
@@ -184,3 +189,53 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+class StdioClient:
+    """A minimal legacy-era MCP client over a child process's stdio (one request at a time)."""
+
+    def __init__(self, argv: list[str], stderr: Any = subprocess.DEVNULL) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        self._next = 0
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one request, return its response (notifications in between are skipped)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._next += 1
+        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next, "method": method}
+        if params is not None:
+            msg["params"] = params
+        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise UpstreamError(f"gateway exited (code {self.proc.wait()}) during {method}")
+            answer = json.loads(line)
+            if answer.get("id") == self._next:
+                return answer
+
+    def initialize(self) -> dict[str, Any]:
+        """The legacy handshake."""
+        answer = self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                             "clientInfo": {"name": "sshwall-demo", "version": "1"}})
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        self.proc.stdin.flush()
+        return answer
+
+    def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """One tools/call; returns the result (or a synthetic error result)."""
+        answer = self.request("tools/call", {"name": tool, "arguments": arguments})
+        if "error" in answer:
+            return {"isError": True, "content": [{"type": "text", "text": f"JSON-RPC error: {answer['error'].get('message')}"}]}
+        return dict(answer["result"])
+
+    def close(self) -> None:
+        """Close stdin and wait for the gateway to exit."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

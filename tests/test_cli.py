@@ -181,9 +181,10 @@ def test_check_batch_missing_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_unknown_option_is_usage_error() -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["check", "--bogus"], out=io.StringIO())
-    assert info.value.code == 2
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "--bogus"], out=out, err=err) == 2
+    assert out.getvalue() == ""
+    assert err.getvalue().startswith("usage: sshwall") and "unrecognized arguments: --bogus" in err.getvalue()
 
 
 # -- check --batch -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sshwall.audit.redact import (
 )
 from sshwall.audit.series import rotated_series
 from sshwall.audit.tail import follow, format_record, tail
-from sshwall.audit.verify import VerifyReport, verify, verify_series
+from sshwall.audit.chain import VerifyReport, verify, verify_series
 from sshwall.errors import AuditError
 
 __all__ = [

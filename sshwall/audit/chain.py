@@ -26,7 +26,6 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from sshwall.audit.log import REOPENED
 from sshwall.audit.record import GENESIS, canonical, parse_line, record_hash
@@ -106,10 +105,12 @@ def _continuation(line: bytes) -> tuple[int, str] | None:
 
 
 def _lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    f: BinaryIO
-    with opener(path, "rb") as f:  # type: ignore[operator]
-        yield from f
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as packed:
+            yield from packed
+    else:
+        with open(path, "rb") as f:
+            yield from f
 
 
 def verify_series(paths: Sequence[str | os.PathLike[str]]) -> VerifyReport:

@@ -1,6 +1,6 @@
 """The built-in backend: an SSH MCP server that speaks Mcp Ssh's tool names and schemas.
 
-``sshwall backend`` (``sshwall.backend.command.main``) serves it over stdio or streamable HTTP;
+``sshwall backend`` (``sshwall.cli.backend``) serves it over stdio or streamable HTTP;
 ``sshwall.backend.server.build_server`` gives the same server in-process. It does no policy
 checking: that is the proxy's job. Module map:
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from sshwall.backend.command import main
+from sshwall.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main(["backend", *sys.argv[1:]]))

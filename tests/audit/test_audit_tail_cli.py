@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sshwall.audit import AuditLog, decision_event, follow, format_record, notice_event, outcome_event, tail
-from sshwall.audit.command import main
+from sshwall.cli import main
 
 Event = Callable[[int], dict[str, object]]
 
@@ -102,7 +102,7 @@ def test_follow(tmp_path: Path, event: Event) -> None:
 
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
+    code = main(["audit", *argv], out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -143,5 +143,5 @@ def test_cli_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--help"]) == 0
+    assert main(["audit", "--help"]) == 0
     assert "verify" in capsys.readouterr().out

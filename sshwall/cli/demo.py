@@ -8,68 +8,15 @@ and a good interval), and prints what was allowed, what was denied and why.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sshwall.audit import verify
-from sshwall.errors import SshwallError, UpstreamError
-from sshwall.lab import start_sshd, stop
+from sshwall.lab import StdioClient, start_sshd, stop
 from sshwall.policy import default_policy_path
-
-
-class StdioClient:
-    """A minimal legacy-era MCP client over a child process's stdio (one request at a time)."""
-
-    def __init__(self, argv: list[str], stderr: Any = subprocess.DEVNULL) -> None:
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
-        self._next = 0
-
-    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Send one request, return its response (notifications in between are skipped)."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self._next += 1
-        msg: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.proc.stdin.write((json.dumps(msg) + "\n").encode())
-        self.proc.stdin.flush()
-        while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise UpstreamError(f"gateway exited (code {self.proc.wait()}) during {method}")
-            answer = json.loads(line)
-            if answer.get("id") == self._next:
-                return answer
-
-    def initialize(self) -> dict[str, Any]:
-        """The legacy handshake."""
-        answer = self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                             "clientInfo": {"name": "sshwall-demo", "version": "1"}})
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
-        self.proc.stdin.flush()
-        return answer
-
-    def call(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        """One tools/call; returns the result (or a synthetic error result)."""
-        answer = self.request("tools/call", {"name": tool, "arguments": arguments})
-        if "error" in answer:
-            return {"isError": True, "content": [{"type": "text", "text": f"JSON-RPC error: {answer['error'].get('message')}"}]}
-        return dict(answer["result"])
-
-    def close(self) -> None:
-        """Close stdin and wait for the gateway to exit."""
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 @dataclass(frozen=True)
@@ -119,7 +66,7 @@ def _shown(arguments: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in arguments.items() if k != "privateKey")[:40]
 
 
-def run(rules: Path, out: Any) -> int:
+def play(rules: Path, out: TextIO) -> int:
     """Play the session; 0 when every step behaved as the read-only policy says."""
     with tempfile.TemporaryDirectory(prefix="sshwall-demo-") as tmp:
         work = Path(tmp)
@@ -151,13 +98,6 @@ def run(rules: Path, out: Any) -> int:
         return 0 if report.ok else 1
 
 
-def main(argv: list[str]) -> int:
-    """Entry point of ``sshwall demo``."""
-    parser = argparse.ArgumentParser(prog="sshwall demo", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rules", type=Path, default=None, help="policy to demonstrate (default: embedded readonly-ops)")
-    args = parser.parse_args(argv)
-    try:
-        return run(args.rules or default_policy_path(), sys.stdout)
-    except SshwallError as err:
-        sys.stderr.write(f"sshwall demo: {err}\n")
-        return 2
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``sshwall demo``: 0 when every step behaved and the audit chain is intact."""
+    return play(args.rules or default_policy_path(), out)
