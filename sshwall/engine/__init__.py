@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sshwall.engine.commandset import prepare
 from sshwall.engine.evaluate import effective_interval, evaluate
 from sshwall.engine.examples import ExampleResult, load_checked, run_examples
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
@@ -16,5 +17,6 @@ __all__ = [
     "effective_interval",
     "evaluate",
     "load_checked",
+    "prepare",
     "run_examples",
 ]

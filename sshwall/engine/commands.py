@@ -5,25 +5,14 @@ Pure functions: the same analysis and command set always give the same hits.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from urllib.parse import urlsplit
 
 from sshwall.analysis import Analysis, Redirect, SimpleCommand, Word, expand_braces
 from sshwall.engine.argspec import Endless, Use, check_value, parse_args
-from sshwall.engine.paths import (
-    ANY,
-    Segments,
-    ancestor_prefixes,
-    covered,
-    is_literal,
-    is_literal_path,
-    normalise,
-    overlap,
-    PatternSet,
-)
+from sshwall.engine.commandset import PathGlobs, compiled
 from sshwall.engine.formats import check_format
 from sshwall.engine.globwitness import fallback, intersect
+from sshwall.engine.paths import ANY, Segments, covered, is_literal, is_literal_path, normalise, overlap
 from sshwall.engine.scripts import check_awk, check_sed
 from sshwall.engine.verdict import Hit
 from sshwall.engine.workdir import UNKNOWN_PLACES, Places
@@ -46,64 +35,7 @@ SCHEDULED_ENDLESS = (
 
 # Glob paths per command that are searched exactly against the protected catalogue; more deny.
 MAX_GLOB_SEARCHES = 32
-
-class _Paths:
-    """A command set's path globs, compiled once: the patterns and the folders they lie in."""
-
-    def __init__(self, patterns: tuple[str, ...]) -> None:
-        named = tuple((text, normalise(text, None)) for text in patterns)
-        self.segments = dict(named)
-        self.direct = PatternSet(named)
-        self.folders = PatternSet(tuple((t, p) for t, segs in named for p in ancestor_prefixes(segs)))
-
-    def hits(self, segs: Segments, recursive: bool) -> list[str]:
-        """Every pattern ``segs`` may touch (the folders they lie in too, when recursive)."""
-        found = self.direct.matches(segs)
-        if recursive:
-            seen = set(found)
-            found += [t for t in dict.fromkeys(self.folders.matches(segs)) if t not in seen]
-        return found
-
-    def first(self, segs: Segments, recursive: bool) -> str | None:
-        """The first pattern ``segs`` may touch (the folders they lie in too, when recursive)."""
-        found = self.direct.first(segs)
-        return found if found is not None or not recursive else self.folders.first(segs)
-
-
-class _Compiled:
-    """A command set's path globs and denied-program globs, compiled once per command set."""
-
-    def __init__(self, cs: CommandSet) -> None:
-        self.protected = _Paths(cs.protected_paths)
-        self.exceptions = _Paths(cs.protected_exceptions)
-        self.writable = _Paths(cs.writable_paths)
-        self.endless = _Paths(cs.endless_paths)
-        self.denied = tuple(cs.deny_programs.items())
-        self.operators = frozenset(cs.operators)
-        self.constructs = frozenset(cs.constructs) | {"function"}
-        parts = [f"(?P<d{i}>{fnmatch.translate(glob)})" for i, (glob, _) in enumerate(self.denied)]
-        self._denied_rx = re.compile("|".join(parts)) if parts else None
-
-    def denied_program(self, name: str) -> str | None:
-        """The reason a ``deny_programs`` glob gives for ``name``, or None."""
-        m = self._denied_rx.match(name) if self._denied_rx is not None else None
-        return self.denied[int(m.lastgroup[1:])][1] if m is not None and m.lastgroup else None
-
-
-# Memo by identity: a CommandSet is frozen, and the entry keeps it alive, so its id is not reused.
-_COMPILED: dict[int, tuple[CommandSet, _Compiled]] = {}
-
-
-def compiled(cs: CommandSet) -> _Compiled:
-    """The compiled form of ``cs`` (built on first use)."""
-    hit = _COMPILED.get(id(cs))
-    if hit is not None and hit[0] is cs:
-        return hit[1]
-    if len(_COMPILED) >= 256:
-        _COMPILED.clear()
-    made = _Compiled(cs)
-    _COMPILED[id(cs)] = (cs, made)
-    return made
+_Paths = PathGlobs  # the name the glob tests use
 
 
 class _Checker:
@@ -144,7 +76,7 @@ class _Checker:
     # -- one simple command -------------------------------------------------------------------
 
     def command(self, cmd: SimpleCommand) -> None:
-        for name, value in cmd.assignments:
+        for name, _value in cmd.assignments:
             if name not in self.cs.assignments:
                 self.deny("assignments", f"variable assignment `{name}=` is not allowed by command set {self.name}")
         for r in cmd.redirects:
@@ -346,7 +278,7 @@ def check_url(rule: ValueRule, word: Word, what: str) -> str | None:
     return None
 
 
-def check_commands(name: str, cs: CommandSet, analysis: Analysis, base: Segments | None,
+def check_commands(name: str, cs: CommandSet, analysis: Analysis, base: Places | Segments | None,
                    scheduled: bool = False) -> list[Hit]:
     """Every hit for ``analysis`` under command set ``name``; ``scheduled``: the command is
     repeated by the upstream (backgroundExecute), where commands that never end are denied."""

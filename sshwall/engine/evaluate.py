@@ -14,17 +14,23 @@ from typing import Any
 from sshwall.analysis import Analysis, analyse
 from sshwall.engine.autopassword import terminal_problems
 from sshwall.engine.commands import check_commands
-from sshwall.engine.terminal import replay
 from sshwall.engine.paths import escape, is_literal_path, normalise, overlap
 from sshwall.engine.rewrites import (
-    SAVED_FALLBACK, ConnectionFacts, connect_problems, profile_rewrites_password, rewrite_sudo, stdin_problem, sudo_triggered,
+    SAVED_FALLBACK,
+    ConnectionFacts,
+    connect_problems,
+    rewrite_sudo,
+    stdin_problem,
+    sudo_triggered,
     tmux_problems,
 )
+from sshwall.engine.terminal import Keystrokes, replay
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
 from sshwall.engine.workdir import Workdir, places_for
+from sshwall.policy.compiled import ToolPlan
 from sshwall.policy.durations import format_duration
 from sshwall.policy.model import Decision, PathRules, Policy, ToolRule
-from sshwall.profiles import ArgSpec, SudoPasswordRewrite, TerminalAutoPassword, TmuxFollowups, ToolProfile
+from sshwall.profiles import ArgSpec, SudoPasswordRewrite, ToolProfile
 from sshwall.profiles.nodepath import default_path
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -45,28 +51,12 @@ def type_ok(value: Any, json_type: str) -> bool:
     return isinstance(value, _JSON_TYPES[json_type])
 
 
-def _scheduled(prof: ToolProfile) -> bool:
-    """Whether the upstream repeats this tool's command (it has a schedule or an interval)."""
-    return prof.schedule is not None or bool(prof.args_of_kind("interval"))
-
-
 def effective_interval(policy: Policy, call: ToolCall) -> int | None:
     """The interval (ms) a backgroundExecute-like call will really run at, default included."""
-    prof = policy.profile.tools.get(call.name)
-    rule = policy.tools.get(call.name)
-    if prof is None:
+    plan = policy.plan.tool(call.name)
+    if plan is None:
         return None
-    for name in prof.args_of_kind("interval"):
-        value = call.arguments.get(name) if isinstance(call.arguments, Mapping) else None
-        if value is None:
-            if rule is not None and rule.interval is not None and rule.interval.default is not None:
-                return rule.interval.default
-            default = prof.arguments[name].default
-            value = default if isinstance(default, int) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            # Node truncates a fractional timer; the floor is the shortest it can really be.
-            return math.floor(value * (1000 if prof.arguments[name].unit == "s" else 1))
-    return None
+    return plan.interval_ms(call.arguments if isinstance(call.arguments, Mapping) else {})
 
 
 class _Evaluation:
@@ -87,15 +77,18 @@ class _Evaluation:
         self.analyses = analyses
         self.command_set = command_set
         self.typed = typed
+        self.keystrokes: Keystrokes | None = None  # set by evaluate()
         self.connection = connection
         self.hits: list[Hit] = []
+        self.plan = policy.plan.tool(call.name) or ToolPlan(call.name, None, None)
 
     def deny(self, rule: str, reason: str) -> None:
         self.hits.append(Hit(rule, Decision.DENY, reason))
 
     def run(self) -> Verdict:
         p, call = self.policy, self.call
-        rule = p.tools.get(call.name)
+        plan = self.plan
+        rule = plan.rule
         if rule is None:
             d = p.default
             what = "allows" if d == Decision.ALLOW else "denies" if d == Decision.DENY else "prompts for"
@@ -107,7 +100,7 @@ class _Evaluation:
         if not isinstance(call.arguments, Mapping):
             self.deny(rid, f"arguments of `{call.name}` must be an object, not {type(call.arguments).__name__}")
             return Verdict.of(self.hits)
-        prof = p.profile.tools.get(call.name)
+        prof = plan.profile
         if prof is None:
             if call.arguments and rule.commands is None:
                 self.deny(rid, f"tool `{call.name}` is not in profile {p.profile.name}, so its arguments cannot be checked")
@@ -148,22 +141,22 @@ class _Evaluation:
     def meaning(self, prof: ToolProfile, rule: ToolRule, rid: str) -> None:
         args = self.call.arguments
         if prof.effect == "connect":
-            for problem in connect_problems(prof, args, profile_rewrites_password(self.policy.profile.tools)):
+            for problem in connect_problems(prof, args, self.policy.plan.rewrites_password):
                 self.deny(f"{rid}.password-rewrite", problem)
-        for rw in prof.rewrites:
-            if isinstance(rw, TerminalAutoPassword):
-                keys = rule.terminal.allow_control if rule.terminal else ()
-                data = args.get(rw.argument) if rw.argument else None
-                for problem in terminal_problems(rw, self.connection, data, keys, self.typed):
-                    self.deny(f"{rid}.auto-password", problem)
+        for rw in self.plan.auto_password:
+            keys = rule.terminal.allow_control if rule.terminal else ()
+            data = args.get(rw.argument) if rw.argument else None
+            for problem in terminal_problems(rw, self.connection, data, keys, self.typed):
+                self.deny(f"{rid}.auto-password", problem)
+        workdir = self.plan.role("workdir") or "cwd"
         for name, spec in prof.arguments.items():
             value = args.get(name)
             if spec.kind == "local-path" and spec.default_path and not value:
                 self.default_local_path(name, spec, args, rule, rid)
             elif spec.kind == "command" and value is not None:
-                self.command(name, value, rule, args.get(prof.arg_of_role("workdir") or "cwd"), prof)
+                self.command(name, value, rule, args.get(workdir))
             elif spec.kind == "terminal-input" and value is not None:
-                self.terminal(value, rule, rid)
+                self.terminal(value, rule, rid, self.keystrokes if name == self.plan.first("terminal-input") else None)
             elif spec.kind == "interval":
                 self.interval(rule, rid)
             elif spec.kind in ("remote-path", "local-path") and isinstance(value, str):
@@ -176,9 +169,9 @@ class _Evaluation:
                         elif item_spec.kind in ("remote-path", "local-path") and isinstance(item.get(key), str):
                             self.transfer_path(f"{name}[{i}].{key}", item[key], item_spec.kind, rule, rid)
         if rule.tunnels is not None:
-            self.tunnel(prof, rule, rid)
+            self.tunnel(rule, rid)
 
-    def command(self, name: str, text: str, rule: ToolRule, cwd: Any, prof: ToolProfile) -> None:
+    def command(self, name: str, text: str, rule: ToolRule, cwd: Any) -> None:
         set_name = self.command_set or rule.commands
         if set_name in (None, "any"):
             return
@@ -187,14 +180,14 @@ class _Evaluation:
             self.deny(f"tools.{self.call.name}", f"command set {set_name!r} does not exist")
             return
         rid = f"tools.{self.call.name}"
-        for rw in prof.rewrites:
+        for rw in self.plan.tmux:
             # Over the length cap the analysis refuses the text anyway; the upstream's patterns
             # are not run over a megabyte.
-            if isinstance(rw, TmuxFollowups) and rw.argument == name and len(text) <= cs.max_length:
+            if rw.argument == name and len(text) <= cs.max_length:
                 force = self.call.arguments.get(rw.force_argument) if rw.force_argument else None
                 for problem in tmux_problems(rw, text, force):
                     self.deny(f"{rid}.tmux-followups", problem)
-        sudo = next((r for r in prof.rewrites if isinstance(r, SudoPasswordRewrite) and r.argument == name), None)
+        sudo = self.plan.sudo.get(name)
         password = self.connection.password if self.connection is not None else "none"
         if password == "maybe-saved" and not (sudo is not None and sudo.saved_password_fallback):
             password = "none"  # this upstream does not fall back to a saved password
@@ -204,7 +197,7 @@ class _Evaluation:
                 return
             # Maybe rewritten (a saved password), maybe not (none saved): decided on both forms.
         a = self.analyses.get(name) or analyse(text, cs.max_length, cs.max_depth)
-        self.hits.extend(check_commands(set_name, cs, a, places_for(self.workdir, cwd, a), scheduled=_scheduled(prof)))
+        self.hits.extend(check_commands(set_name, cs, a, places_for(self.workdir, cwd, a), scheduled=self.plan.scheduled))
 
     def rewritten_command(self, rw: SudoPasswordRewrite, text: str, set_name: str, cwd: Any) -> None:
         """Decide on what the upstream runs on a password connection: the rewritten command."""
@@ -231,20 +224,20 @@ class _Evaluation:
                                f"and {problem}: it could print the password")
                 break
         hits = check_commands(set_name, cs, out.analysis, places_for(self.workdir, cwd, out.analysis),
-                              scheduled=_scheduled(self.policy.profile.tools[self.call.name]))
+                              scheduled=self.plan.scheduled)
         self.hits.extend(hits)
         if any(h.decision == Decision.DENY for h in hits):
             where = ("if it uses a saved password (sshwall decides on both forms)" if saved
                      else "on this password connection")
             self.deny(rid, f"decided on what the upstream really runs {where}: `{out.command}` inside `{rw.template}`")
 
-    def terminal(self, data: str, rule: ToolRule, rid: str) -> None:
+    def terminal(self, data: str, rule: ToolRule, rid: str, replayed: Keystrokes | None = None) -> None:
         if rule.terminal is None:
             self.deny(rid, "terminal input has no terminal rule")
             return
         cs_name = self.command_set or rule.terminal.commands
         cs = self.policy.commands[cs_name]
-        keys = replay(data, rule.terminal.allow_control, self.typed)
+        keys = replayed if replayed is not None else replay(data, rule.terminal.allow_control, self.typed)
         if keys.problem is not None:
             self.deny(f"{rid}.terminal", keys.problem)
             return
@@ -254,10 +247,9 @@ class _Evaluation:
                 self.hits.extend(check_commands(cs_name, cs, analyse(line, cs.max_length, cs.max_depth), None))
 
     def interval(self, rule: ToolRule, rid: str) -> None:
-        prof = self.policy.profile.tools[self.call.name]
-        value = effective_interval(self.policy, self.call)
-        names = prof.args_of_kind("interval")
-        given = self.call.arguments.get(names[0]) if names else None
+        plan = self.plan
+        value = plan.interval_ms(self.call.arguments)
+        given = plan.value("interval", self.call.arguments)
         if value is None:
             self.deny(f"{rid}.interval", f"interval `{given!r}` is not a whole number of milliseconds")
             return
@@ -267,7 +259,7 @@ class _Evaluation:
         elif value > MAX_INTERVAL_MS:
             self.deny(f"{rid}.interval", f"interval {value} ms is absurdly long")
         bound = rule.background.run_bound if rule.background is not None else None
-        overlap = prof.schedule.overlap if prof.schedule is not None else True
+        overlap = plan.schedule.overlap if plan.schedule is not None else True
         below_min = rule.interval is not None and rule.interval.min is not None and value < rule.interval.min
         # Below interval.min already denies (and the policy keeps the bound below that minimum).
         if overlap and bound is not None and 0 < value <= bound and not below_min:
@@ -312,12 +304,10 @@ class _Evaluation:
         if len(self.hits) > before:
             self.deny(f"{rid}.paths", f"`{found.path}` is where the upstream writes without `{name}` (`{spec.default_path}`)")
 
-    def tunnel(self, prof: ToolProfile, rule: ToolRule, rid: str) -> None:
+    def tunnel(self, rule: ToolRule, rid: str) -> None:
         assert rule.tunnels is not None
-        args = self.call.arguments
-        host = next((args.get(n) for n in prof.args_of_kind("host")), None)
-        port = next((args.get(n) for n in prof.args_of_kind("port")), None)
-        local = next((args.get(n) for n in prof.args_of_kind("local-port")), None)
+        args, plan = self.call.arguments, self.plan
+        host, port, local = plan.value("host", args), plan.value("port", args), plan.value("local-port", args)
         if isinstance(port, float) and port.is_integer():
             port = int(port)  # a JSON number: 5432.0 is port 5432
         if host is not None and port is not None:
@@ -372,6 +362,7 @@ def evaluate(
     connection: ConnectionFacts | None = None,
     upstream_home: str | None = None,
     workdir: Workdir | None = None,
+    keystrokes: Keystrokes | None = None,
 ) -> Verdict:
     """Decide one tool call.
 
@@ -387,10 +378,13 @@ def evaluate(
     ``workdir`` is what is known of the connection's current folder and the user's home
     (``sshwall.engine.workdir``): relative paths, ``~`` and ``$HOME`` are resolved against it;
     without it they may lead anywhere.
+    ``keystrokes`` is the tool's terminal input already replayed after ``typed`` with the
+    terminal rule's allowed keys (the gateway replays it once and keeps the line it leaves).
     """
     try:
         ev = _Evaluation(policy, call, analyses or {}, command_set, typed, connection, upstream_home)
         ev.workdir = workdir
+        ev.keystrokes = keystrokes
         return ev.run()
     except Exception as err:  # noqa: BLE001 - an engine bug must deny, never allow
         return Verdict.of([Hit("engine.error", Decision.DENY, f"internal error while deciding: {type(err).__name__}: {err}")])

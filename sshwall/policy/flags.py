@@ -10,7 +10,7 @@ because some programs (iproute2) match a prefix against their own table in that 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 Arity = Literal["none", "required", "optional"]
@@ -52,19 +52,20 @@ class FlagTable:
     by_name: dict[str, FlagDef]
     order: tuple[FlagDef, ...]
     open: bool  # ``flags: any``: unlisted flags are allowed switches
+    plus: bool = field(init=False)  # does the program have ``+X`` options (lsof +D, +L)?
+    longs: tuple[FlagDef, ...] = field(init=False)  # the long flags (``--x``), in table order
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plus", any(f.name.startswith("+") for f in self.order))
+        object.__setattr__(self, "longs", tuple(f for f in self.order if f.name.startswith("--")))
 
     def get(self, name: str) -> FlagDef | None:
         """The flag called exactly ``name``."""
         return self.by_name.get(name)
 
-    @property
-    def plus(self) -> bool:
-        """Does the program have ``+X`` options (lsof +D, +L)?"""
-        return any(f.name.startswith("+") for f in self.order)
-
     def longs_with_prefix(self, prefix: str) -> list[FlagDef]:
         """The long flags (``--x``) whose name starts with ``prefix``."""
-        return [f for f in self.order if f.name.startswith("--") and f.name.startswith(prefix)]
+        return [f for f in self.longs if f.name.startswith(prefix)]
 
 
 def build_table(

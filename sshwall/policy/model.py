@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from enum import Enum
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sshwall.policy.compiled import PolicyPlan, build_plan
 from sshwall.policy.durations import Duration
 from sshwall.policy.flags import ArgKind, Family, FlagTable, build_table
 from sshwall.profiles import Profile
@@ -36,10 +38,26 @@ class Decision(str, Enum):
 
 
 _SEVERITY = {Decision.ALLOW: 0, Decision.PROMPT: 1, Decision.DENY: 2}
+_T = TypeVar("_T")
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, without the values derived once (``cached_property``): the copy derives its own.
+
+        pydantic copies the instance ``__dict__``, where ``functools.cached_property`` keeps its
+        value, so without this a copy with ``update`` would keep the original's flag table or plan.
+        """
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _derived_names(type(self)):
+            copied.__dict__.pop(name, None)
+        return copied
+
+
+def _derived_names(cls: type) -> tuple[str, ...]:
+    return tuple(n for klass in cls.__mro__ for n, v in vars(klass).items() if isinstance(v, cached_property))
 
 
 Operator = Literal["pipe", "and", "or", "sequence", "background"]
@@ -76,6 +94,11 @@ class ValueRule(_Frozen):
             except re.error as err:
                 raise ValueError(f"not a regular expression: {err}") from None
         return value
+
+    @cached_property
+    def patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None, re.Pattern[str] | None]:
+        """``match``, ``deny_match`` and ``greedy`` compiled once (None where not given)."""
+        return tuple(None if rx is None else re.compile(rx) for rx in (self.match, self.deny_match, self.greedy))  # type: ignore[return-value]
 
 
 class EndlessRule(_Frozen):
@@ -185,6 +208,11 @@ class ProgramSpec(_Frozen):
             tuple(sorted(named)),
         )
 
+    @cached_property
+    def required(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """``require_flags`` read once: each entry with its alternatives, aliases resolved."""
+        return tuple((req, tuple(self.aliases.get(o, o) for o in req.split("|"))) for req in self.require_flags)
+
     @property
     def operand_kinds(self) -> tuple[ArgKind, ...]:
         """Operand kinds by position; the last one repeats."""
@@ -234,6 +262,24 @@ class CommandSet(_Frozen):
     )
     max_length: int = Field(default=64 * 1024, gt=0, le=1024 * 1024)
     max_depth: int = Field(default=32, gt=0, le=100)
+
+    def derived(self, build: Callable[[CommandSet], _T]) -> _T:
+        """What ``build`` derives from this set, built on first use and kept with the set.
+
+        For the layers above the policy (the engine's compiled path patterns and denied-program
+        globs: ``sshwall.engine.commandset``), which this module may not import: the set is
+        frozen, so a pure ``build`` gives the same result every time, and it is made once per
+        set (a ``model_copy`` starts afresh). ``build`` is the key: pass the same function.
+        """
+        memo = self._derived
+        found = memo.get(build)
+        if found is None:
+            found = memo[build] = build(self)
+        return found
+
+    @cached_property
+    def _derived(self) -> dict[Callable[[CommandSet], Any], Any]:
+        return {}
 
 
 class Limit(_Frozen):
@@ -477,6 +523,16 @@ class Policy(_Frozen):
     def _yaml_off(cls, value: Any) -> Any:
         return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
     examples: tuple[Example, ...] = ()
+
+    @cached_property
+    def plan(self) -> PolicyPlan:
+        """The policy indexed per tool (``sshwall.policy.compiled``), built on first use, once.
+
+        Read it instead of looking tools up in ``profile.tools`` and ``tools`` at each call:
+        ``policy.plan.tool(name)`` says which argument is the connection, the command, the
+        interval (unit and default), and which rule governs the tool.
+        """
+        return build_plan(self)
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
