@@ -19,6 +19,13 @@ to the previous file's last record, so the chain continues across files (see ``v
 
 When ``append`` returns, the record is written (on disk with ``fsync=True``); when it raises
 ``AuditError``, the caller must treat the call as not audited and not forward it.
+
+``append_async`` (and ``submit``) run ``append`` on the log's one writer thread, so the event
+loop of the gateway never waits on the flock, the write or the ``fsync``: the records are
+written one at a time in the order they were handed over (the thread is the only consumer of
+a FIFO queue), the chain stays whole, and several gateway processes appending to one file stay
+safe through the same flock. ``append`` stays for the CLI and tests, and may be mixed with
+them (the thread lock orders them).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +157,9 @@ class AuditLog:
         self._fsync = fsync
         self._secret_names = frozenset(secret_names)
         self._lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None  # made at the first submit (see the module doc)
+        self._writer_pid = -1
+        self._writer_lock = threading.Lock()
         self._seq, self._prev, self._size, self._newline = 0, GENESIS, -1, True
         self._carry: _Carry | None = None
         try:
@@ -330,12 +341,35 @@ class AuditLog:
         once. Returns whether it did; raises ``AuditError`` like ``append``."""
         return self._locked_write({})[1]
 
+    def submit(self, event: Mapping[str, object]) -> Future[AuditRecord]:
+        """Hands ``event`` to the log's one writer thread; the future gives the record, or the
+        ``AuditError`` of ``append``. Records are written in the order they were submitted."""
+        with self._writer_lock:
+            if self._fd < 0:
+                raise AuditError(f"audit log {self._path} is closed")
+            if self._writer is None or self._writer_pid != os.getpid():  # a forked child: its own thread
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sshwall-audit")
+                self._writer_pid = os.getpid()
+            try:
+                return self._writer.submit(self.append, event)
+            except RuntimeError as err:  # shut down by close()
+                raise AuditError(f"audit log {self._path} is closed") from err
+
     async def append_async(self, event: Mapping[str, object]) -> AuditRecord:
-        """``append`` in a worker thread, so an ``fsync`` does not stall the event loop."""
-        return await asyncio.to_thread(self.append, event)
+        """``append`` on the writer thread (``submit``), awaited without blocking the event loop.
+
+        Raises ``AuditError`` like ``append``. A caller cancelled while it waits does not stop
+        the write: the record is written (or fails) all the same.
+        """
+        # Shielded: a cancelled wait must not cancel a write still queued.
+        return await asyncio.shield(asyncio.wrap_future(self.submit(event)))
 
     def close(self) -> None:
-        """Closes the file; later appends raise ``AuditError``."""
+        """Writes what was submitted, then closes the file; later appends raise ``AuditError``."""
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None and self._writer_pid == os.getpid():
+            writer.shutdown(wait=True)
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)

@@ -41,6 +41,10 @@ class Verdict:
         decision = max((h.decision for h in hits), key=lambda d: d.severity)
         return Verdict(decision, tuple(hits))
 
+    def with_deny(self, rule: str, reason: str) -> Verdict:
+        """This verdict with one more deny hit (so it denies): how a later check makes it stricter."""
+        return Verdict.of([*self.hits, Hit(rule, Decision.DENY, reason)])
+
     @property
     def deciding(self) -> tuple[Hit, ...]:
         """The hits that carry the final decision (for a deny: the reasons to show)."""
@@ -55,10 +59,6 @@ class Verdict:
     def reasons(self) -> list[str]:
         """Reasons of the deciding hits, without repeats, in order."""
         return list(dict.fromkeys(h.reason for h in self.deciding))
-
-    def explain(self) -> str:
-        """One line per deciding hit: ``reason (rule id)``."""
-        return "\n".join(f"{h.reason} (rule {h.rule})" for h in self.deciding)
 
     def to_json(self) -> dict[str, Any]:
         """The batch-output shape: decision, rules, reasons."""

@@ -8,12 +8,11 @@ governor also knows which background tasks it let through, keeps that registry i
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sshwall.engine import Decision, Hit, ToolCall, Verdict, effective_interval
+from sshwall.engine import Decision, ToolCall, Verdict
 from sshwall.engine.grants import is_operator
 from sshwall.errors import StateError
 from sshwall.limits import BackgroundTask, LimitRequest, State, TaskCaps
@@ -46,9 +45,6 @@ class Admission:
     task: BackgroundTask | None = None
 
 
-def _deny(verdict: Verdict, rule: str, reason: str) -> Verdict:
-    return Verdict.of([*verdict.hits, Hit(rule, Decision.DENY, reason)])
-
 
 class Governor:
     """Rate caps and background tasks for one gateway, on a shared ``State``."""
@@ -73,21 +69,21 @@ class Governor:
         return int(self.clock() * 1000)
 
     def _limits(self, tool: str) -> list[Limit]:
-        rule = self.policy.tools.get(tool)
+        plan = self.policy.plan.tool(tool)
+        rule = plan.rule if plan is not None else None
         return [*(rule.limits if rule else ()), *self.policy.limits]
 
     def _schedule(self, tool: str) -> Schedule | None:
-        prof = self.policy.profile.tools.get(tool)
-        return prof.schedule if prof is not None else None
+        plan = self.policy.plan.tool(tool)
+        return plan.schedule if plan is not None else None
 
-    def _stopped_reply(self) -> re.Pattern[str] | None:
-        texts = [t.schedule.stopped_reply for t in self.policy.profile.tools.values()
-                 if t.schedule is not None and t.schedule.stopped_reply]
-        return re.compile(texts[0]) if texts else None
+    def _effect(self, tool: str) -> str | None:
+        plan = self.policy.plan.tool(tool)
+        return plan.effect if plan is not None else None
 
     def stop_tool(self) -> str | None:
         """The upstream's tool that stops one connection's background task."""
-        return next((n for n, t in self.policy.profile.tools.items() if t.effect == "stop-background"), None)
+        return self.policy.plan.stop_tool
 
     @staticmethod
     def _scope_value(limit: Limit, tool: str, arguments: Mapping[str, Any], who: Caller) -> str:
@@ -104,10 +100,12 @@ class Governor:
             return tool
         return "*"
 
-    async def admit(self, call: ToolCall, verdict: Verdict, who: Caller, extra: tuple[Limit, ...] = ()) -> Admission:
+    async def admit(self, call: ToolCall, verdict: Verdict, who: Caller, extra: tuple[Limit, ...] = (),
+                    *, interval_ms: int | None = None) -> Admission:
         """Apply rate caps and background rules to ``verdict``; never loosens it.
 
-        ``extra`` are further limits that apply here (a host group's).
+        ``extra`` are further limits that apply here (a host group's); ``interval_ms`` the
+        interval the call runs at, as the firewall worked it out once (None: worked out here).
         """
         identity = who.identity
         arguments = call.arguments if isinstance(call.arguments, Mapping) else {}
@@ -117,9 +115,9 @@ class Governor:
             if verdict.decision == Decision.ALLOW:
                 refused = await self._task_owner(call, arguments, identity)
                 if refused is not None:
-                    return Admission(_deny(verdict, "identity.task-owner", refused))
+                    return Admission(verdict.with_deny("identity.task-owner", refused))
                 # The task caps first: a call they refuse must not use up a rate slot.
-                admission = await self._background(call, verdict, arguments, identity)
+                admission = await self._background(call, verdict, arguments, identity, interval_ms)
             allowed = admission.verdict.decision == Decision.ALLOW
             wanted = [lim for lim in limits if allowed or lim.count == "attempts"]
             if wanted:
@@ -127,25 +125,24 @@ class Governor:
                 result = await self.state.limiter.acquire(requests, self.now_ms())
                 if not result.allowed and allowed:
                     await self.undo(admission)
-                    return Admission(_deny(verdict, f"limits.{(result.key or '').split('|')[0]}", result.reason))
+                    return Admission(verdict.with_deny(f"limits.{(result.key or '').split('|')[0]}", result.reason))
             return admission
         except StateError as err:
             await self.undo(admission)
-            return Admission(_deny(verdict, "state.unavailable", f"state backend unavailable, so the call is refused: {err}"))
+            return Admission(verdict.with_deny("state.unavailable", f"state backend unavailable, so the call is refused: {err}"))
         except Exception as err:  # fail closed: a bug on the state path never allows
             log.exception("the state check of %s failed unexpectedly", call.name)
             try:
                 await self.undo(admission)
             except Exception:  # already denying; the registry may keep a stale task
                 log.exception("cannot forget the task of a call the state check failed")
-            return Admission(_deny(verdict, "state.error",
+            return Admission(verdict.with_deny("state.error",
                                    f"the state check failed unexpectedly, so the call is refused: {type(err).__name__}: {err}"))
 
     async def _task_owner(self, call: ToolCall, arguments: Mapping[str, Any], identity: str) -> str | None:
         """Why ``identity`` may not stop the registered task on this connection (None: it may):
         a task is stopped by the identity that started it, or by an operator."""
-        prof = self.policy.profile.tools.get(call.name)
-        if prof is None or prof.effect != "stop-background" or is_operator(self.policy, identity):
+        if self._effect(call.name) != "stop-background" or is_operator(self.policy, identity):
             return None
         connection = str(arguments.get("connectionId", "-"))
         for task in await self.state.tasks.active():
@@ -154,16 +151,17 @@ class Governor:
                         f"`{identity}`; only its owner or an operator identity (grants: {{NAME: {{operator: true}}}}) may stop it")
         return None
 
-    async def _background(self, call: ToolCall, verdict: Verdict, arguments: Mapping[str, Any], identity: str) -> Admission:
-        rule = self.policy.tools.get(call.name)
-        interval = effective_interval(self.policy, call)
+    async def _background(self, call: ToolCall, verdict: Verdict, arguments: Mapping[str, Any], identity: str,
+                          interval_ms: int | None) -> Admission:
+        plan = self.policy.plan.tool(call.name)
+        rule = plan.rule if plan is not None else None
+        interval = interval_ms if interval_ms is not None or plan is None else plan.interval_ms(arguments)
         if rule is None or interval is None or interval <= 0:
             return Admission(verdict)
         bg = rule.background
         ttl = bg.ttl if bg else None
         if bg and bg.max_runs and ttl and ttl // interval + 1 > bg.max_runs:
-            return Admission(_deny(
-                verdict, f"tools.{call.name}.background",
+            return Admission(verdict.with_deny(f"tools.{call.name}.background",
                 f"a task every {format_duration(interval)} for {format_duration(ttl)} runs about "
                 f"{ttl // interval + 1} times, over the cap of {bg.max_runs}",
             ))
@@ -185,7 +183,7 @@ class Governor:
             reason = started.reason
             if started.cap == "one_per_connection":
                 reason = self._second_start(task.connection_id)
-            return Admission(_deny(verdict, f"tools.{call.name}.background", reason))
+            return Admission(verdict.with_deny(f"tools.{call.name}.background", reason))
         self.starting[task.connection_id] = now
         return Admission(verdict, task)
 
@@ -216,7 +214,8 @@ class Governor:
             return
         connection = admission.task.connection_id
         admitted = self.starting.pop(connection, admission.task.started_ms)
-        rule = self.policy.tools.get(call.name)
+        plan = self.policy.plan.tool(call.name)
+        rule = plan.rule if plan is not None else None
         bound = rule.background.run_bound if rule is not None and rule.background is not None else None
         self.unsettled[connection] = None if bound is None else admitted + bound + SETTLE_SLACK_MS
         self.mine.add(connection)
@@ -242,13 +241,13 @@ class Governor:
         flight, and for a maybe-started task only once the reply says it stopped one or the
         first run's bound has passed; otherwise the stop is sent again later.
         """
-        prof = self.policy.profile.tools.get(call.name)
-        if not ok or prof is None:
+        effect = self._effect(call.name)
+        if not ok or effect is None:
             return
         try:
-            if prof.effect == "stop-background" and isinstance(call.arguments, Mapping):
+            if effect == "stop-background" and isinstance(call.arguments, Mapping):
                 await self._stopped(str(call.arguments.get("connectionId", "")), reply, reached)
-            elif prof.effect == "stop-all-background":
+            elif effect == "stop-all-background":
                 # The upstream stopped its own tasks: the ones this gateway started. Its reply
                 # names none of them, so maybe-started ones are stopped one by one later.
                 for connection in sorted(self.mine | set(self.starting)):
@@ -263,7 +262,7 @@ class Governor:
             return
         if connection in self.unsettled:
             until = self.unsettled[connection]
-            pattern = self._stopped_reply()
+            pattern = self.policy.plan.stopped_reply
             said = pattern is not None and pattern.fullmatch(_reply_text(reply)) is not None
             if not said and (until is None or now < until):
                 self.restop[connection] = now + RESTOP_EVERY_MS

@@ -44,10 +44,10 @@ class IdentityGuard:
         self.shared = shared
 
     def _ids(self, tool: str, args: Mapping[str, Any]) -> list[tuple[IdKind, str]]:
-        prof = self.policy.profile.tools.get(tool)
+        plan = self.policy.plan.tool(tool)
         out: list[tuple[IdKind, str]] = []
         for kind in ("connection", "session", "tunnel"):
-            names = prof.args_of_kind(kind) if prof is not None else ()  # type: ignore[arg-type]
+            names = plan.args(kind) if plan is not None else ()  # type: ignore[arg-type]
             for name in names:
                 value = args.get(name)
                 if value is not None:
@@ -65,8 +65,8 @@ class IdentityGuard:
 
     def check(self, tool: str, args: Mapping[str, Any], identity: str) -> Refusal | None:
         """None when ``identity`` may make this call as far as ids and grants go."""
-        prof = self.policy.profile.tools.get(tool)
-        effect = prof.effect if prof is not None else None
+        plan = self.policy.plan.tool(tool)
+        effect = plan.effect if plan is not None else None
         operator = is_operator(self.policy, identity)
         if effect == "connect":
             return self._connect(tool, args, identity)

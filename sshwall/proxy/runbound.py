@@ -65,12 +65,12 @@ def _rewrite_problem(prof: ToolProfile, argument: str, command: str, wrapped: st
 
 def bound_runs(policy: Policy, tool: str, arguments: Mapping[str, Any]) -> Bounded:
     """The arguments to forward when the policy bounds each run of ``tool``'s scheduled work."""
-    rule = policy.tools.get(tool)
-    prof = policy.profile.tools.get(tool)
-    bg = rule.background if rule is not None else None
-    if bg is None or bg.run_timeout is None or prof is None:
+    plan = policy.plan.tool(tool)
+    prof = plan.profile if plan is not None else None
+    bg = plan.rule.background if plan is not None and plan.rule is not None else None
+    if plan is None or bg is None or bg.run_timeout is None or prof is None:
         return Bounded()
-    names = prof.args_of_kind("command")
+    names = plan.args("command")
     command = arguments.get(names[0]) if names else None
     if not isinstance(command, str):
         return Bounded()  # nothing to bound (the engine denies a missing or mistyped command)

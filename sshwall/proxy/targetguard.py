@@ -18,16 +18,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sshwall.engine import Decision, Hit, Verdict
+from sshwall.engine import Verdict
 from sshwall.engine.autopassword import typed_password_problem
 from sshwall.engine.grants import host_problem
-from sshwall.engine.rewrites import ConnectionFacts, PasswordState, profile_saved_fallback
+from sshwall.engine.rewrites import ConnectionFacts, PasswordState
 from sshwall.errors import TargetError
 from sshwall.policy import Limit, Policy
-from sshwall.proxy.bindings import Binding, Bindings
 from sshwall.profiles import ToolProfile
+from sshwall.proxy.bindings import Binding, Bindings
 from sshwall.proxy.replies import (
-    ListedConnection, derive_connection_id, js_number, read_connections, read_ids, reply_text,
+    ListedConnection,
+    derive_connection_id,
+    js_number,
+    read_connections,
+    read_ids,
+    reply_text,
 )
 from sshwall.proxy.workdirs import conventional_home, read_folder, reads_folder
 from sshwall.targets import HostKey, Target, host_key_problem, match_target, system_resolve, tofu_store
@@ -65,13 +70,12 @@ class TargetGuard:
         self._groups: dict[tuple[str, int, str], str | None] = {}
 
     def _arg(self, tool: str, kind: str) -> str | None:
-        prof = self.policy.profile.tools.get(tool)
-        names = prof.args_of_kind(kind) if prof is not None else ()  # type: ignore[arg-type]
-        return names[0] if names else None
+        plan = self.policy.plan.tool(tool)
+        return plan.first(kind) if plan is not None else None  # type: ignore[arg-type]
 
     def _effect(self, tool: str) -> str | None:
-        prof = self.policy.profile.tools.get(tool)
-        return prof.effect if prof is not None else None
+        plan = self.policy.plan.tool(tool)
+        return plan.effect if plan is not None else None
 
     def locate(self, tool: str, args: Mapping[str, Any]) -> Location:
         """The binding behind the call's connection or session id.
@@ -108,22 +112,22 @@ class TargetGuard:
             return verdict
         target = self._target(tool, args)
         if target is None:
-            return _deny(verdict, "hosts", "connect without a host and a user name")
+            return verdict.with_deny("hosts", "connect without a host and a user name")
         try:
             match = await asyncio.to_thread(match_target, self.policy, target, self._resolve)
         except TargetError as err:
-            return _deny(verdict, "hosts", str(err))
+            return verdict.with_deny("hosts", str(err))
         if match.problem is not None:
-            return _deny(verdict, "hosts", match.problem)
+            return verdict.with_deny("hosts", match.problem)
         granted = host_problem(self.policy, identity, match.group) if identity is not None else None
         if granted is not None:
-            return _deny(verdict, f"grants.{identity}.hosts", granted)
+            return verdict.with_deny(f"grants.{identity}.hosts", granted)
         self._groups[(target.host, target.port, target.user)] = match.group
         problem = await asyncio.to_thread(
             host_key_problem, self.policy, match, target, fetch=self._fetch, tofu=self._tofu
         )
         rule = f"hosts.{match.group}.host_key" if match.group else "hosts.host_key"
-        return _deny(verdict, rule, problem) if problem else verdict
+        return verdict.with_deny(rule, problem) if problem else verdict
 
     def _target(self, tool: str, args: Mapping[str, Any]) -> Target | None:
         host_arg, user_arg, port_arg = self._arg(tool, "host"), self._arg(tool, "user"), self._arg(tool, "port")
@@ -131,7 +135,7 @@ class TargetGuard:
         user = args.get(user_arg) if user_arg else None
         port: Any = args.get(port_arg) if port_arg else None
         if port is None and port_arg:
-            default = self.policy.profile.tools[tool].arguments[port_arg].default
+            default = self.policy.plan.tools[tool].default(port_arg)
             port = default if isinstance(default, int) else 22
         if isinstance(port, float) and port.is_integer():
             port = int(port)
@@ -169,10 +173,11 @@ class TargetGuard:
             log.warning("could not read the reply of %s (%s: %s); nothing was bound", tool, type(err).__name__, err)
 
     async def _remember(self, tool: str, args: Mapping[str, Any], result: Any, identity: str | None = None) -> None:
-        effect = self._effect(tool)
-        prof = self.policy.profile.tools.get(tool)
-        if prof is None:
+        plan = self.policy.plan.tool(tool)
+        prof = plan.profile if plan is not None else None
+        if plan is None or prof is None:
             return
+        effect = plan.effect
         conn_arg = self._arg(tool, "connection")
         conn = args.get(conn_arg) if conn_arg else None
         if effect == "connect":
@@ -244,7 +249,7 @@ class TargetGuard:
 
     def _saved_possible(self) -> bool:
         """Whether the upstream may hold a password saved for an id that sshwall never saw."""
-        return self.policy.upstream_saved_passwords == "possible" and profile_saved_fallback(self.policy.profile.tools)
+        return self.policy.upstream_saved_passwords == "possible" and self.policy.plan.saved_fallback
 
     def _password_state(self, prof: ToolProfile, args: Mapping[str, Any], old: Binding | None) -> tuple[PasswordState, bool]:
         """Whether the upstream holds a password for the id after this connect, and keeps it.
@@ -286,17 +291,14 @@ class TargetGuard:
         binding = self.bindings.of_connection(expected) if expected else None
         if binding is None or binding.password not in ("none", "maybe-saved"):
             return None
-        for name, prof in self.policy.profile.tools.items():
-            conn_args = prof.args_of_kind("connection")
-            if conn_args and any(f.binds == "password" for f in prof.replies):
-                return name, {conn_args[0]: binding.connection_id}
-        return None
+        probe = self.policy.plan.password_probe  # (tool, its connection argument), if any
+        return (probe[0], {probe[1]: binding.connection_id}) if probe is not None else None
 
     def learn_password(self, tool: str, args: Mapping[str, Any], result: Any) -> bool:
         """Read a probe's reply; True when the connection (maybe) holds a password."""
-        prof = self.policy.profile.tools.get(tool)
-        conn_args = prof.args_of_kind("connection") if prof else ()
-        conn = args.get(conn_args[0]) if conn_args else None
+        plan = self.policy.plan.tool(tool)
+        prof = plan.profile if plan is not None else None
+        conn = plan.value("connection", args) if plan is not None else None
         if prof is None or not isinstance(conn, str):
             return False
         text = reply_text(result)
@@ -334,6 +336,3 @@ def _fetch_host_key(host: str, port: int, timeout: float) -> HostKey:
 
     return fetch_host_key(host, port, timeout)  # type: ignore[no-any-return]
 
-
-def _deny(verdict: Verdict, rule: str, reason: str) -> Verdict:
-    return Verdict.of([*verdict.hits, Hit(rule, Decision.DENY, reason)])
