@@ -11,22 +11,20 @@ import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx2
 
-from sshwall.errors import UpstreamDied, UpstreamError, UpstreamTimeout
+from sshwall.errors import RpcError, UpstreamDied, UpstreamError, UpstreamTimeout
 from sshwall.proxy.jsonrpc import Message
-from sshwall.proxy.upstream import RpcError
+from sshwall.proxy.upstream import Handler
 
 log = logging.getLogger("sshwall.upstream.http")
 
-Handler = Callable[[Message], Awaitable[None]]
-
 
 class HttpUpstream:
-    """The same interface as ``StdioUpstream``, over streamable HTTP."""
+    """The ``Upstream`` interface (as ``StdioUpstream`` has it), over streamable HTTP."""
 
     def __init__(self, url: str, *, on_message: Handler, timeout: float = 120.0) -> None:
         self.url = url
@@ -82,7 +80,7 @@ class HttpUpstream:
         cancelled) sends the upstream ``notifications/cancelled``, without waiting for that POST."""
         try:
             return await asyncio.wait_for(answer, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._cancel_later(msg_id, "timeout")
             raise UpstreamTimeout(f"upstream did not answer {method} within {timeout:g} s") from None
         except asyncio.CancelledError:

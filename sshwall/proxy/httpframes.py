@@ -3,8 +3,8 @@
 The SDK's message model takes a request whose id has another type than string or integer
 (``1.5``, ``true``, ``{}``, ``null``) for a notification and answers it 202 with nothing, so it
 would be neither answered nor decided. And a ``tools/call`` sent as a notification, or under a
-look-alike method name, must never reach the upstream. This ASGI layer decodes the body with
-``sshwall.proxy.jsonrpc`` and refuses such frames the way the streamable HTTP transport says
+look-alike method name, must never reach the upstream. This ASGI layer reads the body through
+the frontend's one intake (``sshwall.proxy.frontend.intake``) and refuses such frames the way the streamable HTTP transport says
 ("if the server cannot accept the input, it MUST return an HTTP error status code (e.g., 400
 Bad Request); the body MAY comprise a JSON-RPC error response that has no id"): HTTP 400 with
 a JSON-RPC error whose id is null. A request with a valid id naming a look-alike method gets
@@ -18,13 +18,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sshwall.proxy.jsonrpc import (
-    INVALID_REQUEST,
-    FrameError,
-    check_client_frame,
-    decode,
-    error,
-)
+from sshwall.proxy.frontend import intake
+from sshwall.proxy.jsonrpc import INVALID_REQUEST, PARSE_ERROR, error
 from sshwall.proxy.tokens import ASGIApp, Scope
 
 METHOD_KEY = "sshwall_rpc_method"
@@ -65,15 +60,15 @@ def guard_frames(app: ASGIApp, max_bytes: int, body_timeout_s: float) -> ASGIApp
         if len(body) > max_bytes:
             await answer(send, 413, error(None, INVALID_REQUEST, f"sshwall: message over the limit of {max_bytes} bytes"))
             return
-        try:
-            msg = decode(body, max_bytes)
-            check_client_frame(msg)
-        except FrameError as err:
-            if _valid_id(err.msg_id):  # a well-formed request: its error answers it
-                await answer(send, 200, error(err.msg_id, err.code, str(err)))
+        frame = intake(body)  # the one intake the stdio transports use too
+        if frame.message is None:
+            reply = frame.reply or error(None, PARSE_ERROR, "not JSON: the body is empty")
+            if _valid_id(reply.get("id")):  # a well-formed request: its error answers it
+                await answer(send, 200, reply)
             else:
-                await answer(send, 400, error(None, err.code, str(err)))
+                await answer(send, 400, {**reply, "id": None})
             return
+        msg = frame.message
         if isinstance(msg.get("method"), str):
             scope.setdefault("state", {})[METHOD_KEY] = msg["method"]
         await app(scope, _replay(body, receive), send)

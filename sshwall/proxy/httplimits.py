@@ -1,12 +1,13 @@
-"""The HTTP frontend's bounds (``sshwall serve --listen``): their defaults and their options.
+"""The HTTP frontend's bounds (``sshwall serve --listen``) and their defaults.
+
+Their ``--http-*`` options are parsed in ``sshwall.cli.parser``.
 
 See docs/http.md for what each bound does and what a client sees when it is reached.
 """
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -28,41 +29,3 @@ class HttpLimits:
     max_sessions_per_identity: int = 100
     """MCP sessions one identity may hold open (429 beyond)."""
 
-
-_OPTIONS = {
-    "header_timeout_s": ("--http-header-timeout", float, "seconds a client has to send a request's headers"),
-    "body_timeout_s": ("--http-body-timeout", float, "seconds a client has to send a request's body"),
-    "keepalive_s": ("--http-keepalive", float, "seconds an idle keep-alive connection stays open"),
-    "max_connections": ("--http-max-connections", int, "connections open at once (503 beyond)"),
-    "session_idle_s": ("--http-session-idle", float, "seconds an idle MCP session lives"),
-    "max_sessions": ("--http-max-sessions", int, "MCP sessions open at once (503 beyond)"),
-    "max_sessions_per_identity": ("--http-max-sessions-per-identity", int, "MCP sessions per identity (429 beyond)"),
-}
-
-
-def _positive(kind: type) -> object:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return value
-
-    return parse
-
-
-def add_http_options(parser: argparse.ArgumentParser) -> None:
-    """Add the ``--http-*`` options (used with ``--listen``)."""
-    default = HttpLimits()
-    for f in fields(HttpLimits):
-        flag, kind, text = _OPTIONS[f.name]
-        parser.add_argument(flag, dest=f"http_{f.name}", type=_positive(kind), default=getattr(default, f.name),
-                            metavar="N", help=f"with --listen: {text} (default {getattr(default, f.name):g})")
-
-
-def http_limits(args: argparse.Namespace) -> HttpLimits:
-    """The bounds ``add_http_options`` parsed (defaults for any option the parser lacks)."""
-    default = HttpLimits()
-    return HttpLimits(**{f.name: getattr(args, f"http_{f.name}", getattr(default, f.name)) for f in fields(HttpLimits)})

@@ -36,7 +36,8 @@ def cap_sessions(app: ASGIApp, live: Callable[[], Collection[str]], default_iden
                 del owned[identity]
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope.get("state") if isinstance(scope.get("state"), dict) else {}
+        raw = scope.get("state")
+        state: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if (scope.get("type") != "http" or scope.get("method") != "POST" or state.get(METHOD_KEY) != "initialize"
                 or any(k.lower() == SESSION_HEADER for k, _ in scope.get("headers", []))):
             await app(scope, receive, send)

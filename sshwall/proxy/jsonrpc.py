@@ -10,6 +10,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sshwall.errors import FrameError
+
 Message = dict[str, Any]
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 
@@ -19,15 +21,6 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 UPSTREAM_ERROR = -32000  # implementation-defined server error: the upstream failed
-
-
-class FrameError(ValueError):
-    """A frame that is not a JSON-RPC 2.0 message; ``code`` is the JSON-RPC error code."""
-
-    def __init__(self, code: int, message: str, msg_id: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.msg_id = msg_id
 
 
 def decode(line: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> Message:
@@ -66,11 +59,6 @@ def encode(msg: Message) -> bytes:
 def is_request(msg: Message) -> bool:
     """A request has a method and an id."""
     return "method" in msg and "id" in msg
-
-
-def is_notification(msg: Message) -> bool:
-    """A notification has a method and no id."""
-    return "method" in msg and "id" not in msg
 
 
 GUARDED_METHODS = frozenset({"tools/call", "tools/list"})

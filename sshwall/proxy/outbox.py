@@ -50,11 +50,6 @@ class Outbox:
         self._closed: UpstreamError | None = None
         self._task = asyncio.create_task(self._run())
 
-    @property
-    def queued(self) -> int:
-        """Frames waiting (not counting the one being written)."""
-        return len(self._queue)
-
     def put(self, data: bytes, failed: Failed | None = None) -> Outgoing:
         """Queue one frame; ``UpstreamError`` at once when the outbox is closed or full."""
         if self._closed is not None:
@@ -112,7 +107,7 @@ class Outbox:
             if item.failed is not None:
                 try:
                     item.failed(reason)
-                except Exception:  # noqa: BLE001 - one waiter's bug must not keep the others waiting
+                except Exception:  # one waiter's bug must not keep the others waiting
                     log.exception("failing a queued frame")
 
     async def aclose(self) -> None:

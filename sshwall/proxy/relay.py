@@ -1,7 +1,8 @@
 """The stdio relay: a legacy-era client on stdin/stdout in front of a stdio upstream.
 
-Frames are relayed as they are; only ``tools/call`` (decided by the firewall) and
-``tools/list`` (filtered) are read. Requests run concurrently, and everything else
+A thin transport over the frontend core (``sshwall.proxy.frontend``): frames are relayed as
+they are; only ``tools/call`` (decided by the firewall) and ``tools/list`` (filtered) are read.
+Requests run concurrently, and everything else
 (initialize, ping, notifications, progress, cancellation, resources, prompts, the upstream's own
 requests to the client) passes through with ids mapped. Malformed client frames get JSON-RPC
 errors; an upstream failure fails only the requests it touches.
@@ -16,22 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sshwall.errors import UpstreamError
-from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.proxy.jsonrpc import (
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    UPSTREAM_ERROR,
-    FrameError,
-    LineReader,
-    Message,
-    check_client_frame,
-    decode,
-    encode,
-    error,
-    is_request,
-    result,
-)
-from sshwall.proxy.upstream import RpcError, Upstream
+from sshwall.proxy.firewall import Caller
+from sshwall.proxy.frontend import FrontendCore, Intake, error_reply, intake
+from sshwall.proxy.jsonrpc import LineReader, Message, encode, is_request, result
 
 log = logging.getLogger("sshwall.relay")
 
@@ -41,9 +29,9 @@ Write = Callable[[bytes], Awaitable[None]]
 class StdioRelay:
     """Relays one client connection to one upstream through the firewall."""
 
-    def __init__(self, firewall: Firewall, upstream: Upstream, write: Write, caller: Caller) -> None:
-        self.firewall = firewall
-        self.upstream = upstream
+    def __init__(self, core: FrontendCore, write: Write, caller: Caller) -> None:
+        self.core = core
+        self.upstream = core.upstream
         self._write = write
         self.caller = caller
         self._tasks: set[asyncio.Task[None]] = set()
@@ -62,24 +50,16 @@ class StdioRelay:
                 frame = await reader.next_frame()
             except EOFError:
                 break
-            await self.handle_frame(frame)
+            await self.handle(intake(frame))
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.upstream.timeout)
 
-    async def handle_frame(self, frame: bytes | None) -> None:
-        """Decode one client frame and route it; a bad frame gets a JSON-RPC error."""
-        if frame is None:
-            await self.send(error(None, INVALID_REQUEST, "message over the size limit; dropped"))
-            return
-        if not frame.strip():
-            return
-        try:
-            msg = decode(frame)
-            check_client_frame(msg)  # a tools/call as a notification, a look-alike method
-        except FrameError as err:
-            await self.send(error(err.msg_id, err.code, str(err)))
-            return
-        await self.dispatch(msg)
+    async def handle(self, frame: Intake) -> None:
+        """Route one client frame the intake read; a bad frame gets its JSON-RPC error."""
+        if frame.reply is not None:
+            await self.send(frame.reply)
+        elif frame.message is not None:
+            await self.dispatch(frame.message)
 
     async def dispatch(self, msg: Message) -> None:
         """Route one client frame."""
@@ -90,7 +70,7 @@ class StdioRelay:
             if msg["method"] != "initialize":  # the protocol: initialize is never cancelled
                 key = _id_key(msg["id"])
                 self._inflight[key] = task
-                task.add_done_callback(lambda t, k=key: self._forget(k, t))
+                task.add_done_callback(lambda t: self._forget(key, t))
         elif "method" in msg:
             await self._notification(msg)
         else:
@@ -105,26 +85,14 @@ class StdioRelay:
                 # hung-upstream restart watch).
                 await self.send(result(msg_id, {}))
                 return
-            if method == "initialize":
-                value = await self.upstream.initialize(params if params is not None else {})
-            elif method == "tools/call":
-                value = await self.firewall.call_tool(params or {}, self.caller, msg_id)
-            elif method == "tools/list":
-                value = await self.upstream.request(method, params, client_id=msg_id)
-                if isinstance(value, dict) and isinstance(value.get("tools"), list):
-                    value = {**value, "tools": self.firewall.visible_tools(value["tools"], self.caller.identity)}
-            else:
-                value = await self.upstream.request(method, params, client_id=msg_id)
+            value = await self.core.request(method, params, self.caller, msg_id)
             await self.send(result(msg_id, value))
         except asyncio.CancelledError:
             return  # the client cancelled the request: no answer is sent (the firewall audited it)
-        except RpcError as err:
-            await self.send({"jsonrpc": "2.0", "id": msg_id, "error": err.error})
-        except UpstreamError as err:
-            await self.send(error(msg_id, UPSTREAM_ERROR, f"sshwall: upstream failed: {err}"))
-        except Exception as err:  # noqa: BLE001 - answer, never crash the gateway
-            log.exception("request %s failed", method)
-            await self.send(error(msg_id, INTERNAL_ERROR, f"sshwall: internal error: {type(err).__name__}"))
+        except Exception as err:
+            if not isinstance(err, UpstreamError):
+                log.exception("request %s failed", method)
+            await self.send(error_reply(msg_id, err))
 
     async def _notification(self, msg: Message) -> None:
         method = msg["method"]

@@ -2,13 +2,13 @@
 
 Used for streamable HTTP (``--listen``) and for 2026-07-28 clients on stdio: the SDK answers
 ``server/discover`` and the per-request ``_meta`` envelope, and every request is handed on to
-the legacy-era upstream (the firewall decides ``tools/call``). The only module of the proxy that
-imports the MCP SDK.
+the frontend core (``sshwall.proxy.frontend``), which the stdio relay shares: the firewall
+decides ``tools/call``, ``tools/list`` is filtered, the rest goes to the legacy-era upstream.
+The only module of the proxy that imports the MCP SDK.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,30 +22,34 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 import sshwall
 from sshwall.errors import UpstreamError, UsageError
-from sshwall.proxy.firewall import Caller, Firewall
+from sshwall.proxy.firewall import Caller
+from sshwall.proxy.frontend import (
+    ENVELOPE_PREFIX,
+    FrontendCore,
+    error_fields,
+    intake,
+    is_modern,
+)
 from sshwall.proxy.httpframes import guard_frames
-from sshwall.proxy.httplimits import HttpLimits, http_limits
+from sshwall.proxy.httplimits import HttpLimits
 from sshwall.proxy.httpserve import run_http
 from sshwall.proxy.httpsessions import cap_sessions
 from sshwall.proxy.jsonrpc import (
     INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    UPSTREAM_ERROR,
-    FrameError,
     LineReader,
     Message,
-    check_client_frame,
-    decode,
     encode,
     error,
+    is_request,
 )
 from sshwall.proxy.sessionowners import own_sessions
+from sshwall.proxy.settings import GatewaySettings
 from sshwall.proxy.tokens import identity_of, load_tokens, require_token
-from sshwall.proxy.upstream import RpcError, Upstream
+
+__all__ = ["build_server", "client_handshake", "is_modern", "serve_http", "serve_sdk", "serve_stdio_modern"]
 
 log = logging.getLogger("sshwall.sdk")
 
-ENVELOPE_PREFIX = "io.modelcontextprotocol/"
 Write = Callable[[bytes], Awaitable[None]]
 
 
@@ -56,17 +60,6 @@ def client_handshake() -> Message:
         "capabilities": {},
         "clientInfo": {"name": "sshwall", "version": sshwall.__version__},
     }
-
-
-def is_modern(msg: Message) -> bool:
-    """True for a request carrying the 2026-07-28 per-request envelope (not ``initialize``)."""
-    params = msg.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return (
-        msg.get("method") != "initialize"
-        and isinstance(meta, dict)
-        and any(k.startswith(ENVELOPE_PREFIX) and k.endswith("protocolVersion") for k in meta)
-    )
 
 
 def _legacy_params(params: Any) -> Any:
@@ -84,84 +77,59 @@ def _legacy_params(params: Any) -> Any:
     return data
 
 
-class UpstreamRouter:
-    """Delivers what the upstream sends on its own to the SDK-served client it belongs to.
-
-    Progress goes to the client whose request carries the token. The upstream's own requests
-    (roots, sampling, elicitation) are answered with an error: the SDK frontend has no way to
-    put them to the right client. Other notifications are logged and dropped.
-    """
-
-    def __init__(self, upstream: Upstream) -> None:
-        self.upstream = upstream
-        self._progress: dict[Any, Any] = {}
-
-    def track(self, params: Any, ctx: Any) -> Any:
-        """Remember which client a request's progress token belongs to; returns the token."""
-        meta = getattr(params, "meta", None)
-        if isinstance(meta, dict):
-            token = meta.get("progress_token", meta.get("progressToken"))
-        else:
-            token = getattr(meta, "progress_token", None)
-        if token is not None:
-            self._progress[token] = ctx
-        return token
-
-    def forget(self, token: Any) -> None:
-        """The request is answered: its progress token is done."""
-        self._progress.pop(token, None)
-
-    async def from_upstream(self, msg: Message) -> None:
-        """Route one upstream-initiated message."""
-        method = msg.get("method")
-        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
-        if "id" in msg:
-            await self.upstream.respond(error(msg["id"], METHOD_NOT_FOUND, f"sshwall's SDK frontend cannot pass {method} to a client"))
-            return
-        if method == "notifications/progress" and params.get("progressToken") in self._progress:
-            ctx = self._progress[params["progressToken"]]
-            await ctx.session.send_progress_notification(
-                params["progressToken"], params.get("progress", 0), params.get("total"), params.get("message"),
-                related_request_id=getattr(ctx, "request_id", None),
-            )
-            return
-        log.debug("upstream notification %s not passed on (SDK frontend)", method)
+def _progress_token(params: Any) -> Any:
+    """The progress token a request's ``_meta`` carries, if any."""
+    meta = getattr(params, "meta", None)
+    if isinstance(meta, dict):
+        return meta.get("progress_token", meta.get("progressToken"))
+    return getattr(meta, "progress_token", None)
 
 
-def build_server(firewall: Firewall, upstream: Upstream, caller_of: Callable[[Any], Caller], router: UpstreamRouter) -> Server[Any]:
-    """An SDK server mirroring the upstream's identity and capabilities, guarded by ``firewall``."""
-    init = upstream.initialize_result or {}
+def _progress_to(ctx: Any, token: str | int) -> Callable[[Message], Awaitable[None]]:
+    """Delivers the upstream's progress to the client of ``ctx`` under its own ``token``."""
+
+    async def deliver(msg: Message) -> None:
+        params = msg["params"]
+        await ctx.session.send_progress_notification(
+            token, params.get("progress", 0), params.get("total"), params.get("message"),
+            related_request_id=getattr(ctx, "request_id", None),
+        )
+
+    return deliver
+
+
+def build_server(core: FrontendCore, caller_of: Callable[[Any], Caller]) -> Server[Any]:
+    """An SDK server mirroring the upstream's identity and capabilities, over ``core``."""
+    init = core.upstream.initialize_result or {}
     info = init.get("serverInfo") or {}
     caps = init.get("capabilities") or {}
 
     async def forward(method: str, params: Any, result_type: type[Any], ctx: Any = None) -> Any:
-        token = router.track(params, ctx)
+        legacy = _legacy_params(params)
+        theirs, ours = _progress_token(params), None
+        if isinstance(theirs, (str, int)) and ctx is not None and isinstance(legacy, dict):
+            # The upstream sees a token of ours: clients sharing it never get each other's progress.
+            ours = core.track(_progress_to(ctx, theirs))
+            legacy["_meta"] = {**legacy.get("_meta", {}), "progressToken": ours}
         try:
-            raw = await upstream.request(method, _legacy_params(params))
-        except RpcError as err:
-            raise MCPError(int(err.error.get("code", UPSTREAM_ERROR)), str(err.error.get("message", "")), err.error.get("data")) from None
-        except UpstreamError as err:
-            raise MCPError(UPSTREAM_ERROR, f"sshwall: upstream failed: {err}") from None
+            raw = await core.request(method, legacy, caller_of(ctx), getattr(ctx, "request_id", None))
+        except Exception as err:
+            if not isinstance(err, MCPError):
+                if not isinstance(err, UpstreamError):
+                    log.exception("request %s failed", method)
+                raise MCPError(*error_fields(err)) from None
+            raise
         finally:
-            router.forget(token)
-        return result_type.model_validate(raw or {}, by_name=False)
+            core.forget(ours)
+        return result_type.model_validate(raw if raw is not None else {}, by_name=False)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         result: types.ListToolsResult = await forward("tools/list", params, types.ListToolsResult, ctx)
-        visible = {t["name"] for t in firewall.visible_tools([{"name": t.name} for t in result.tools], caller_of(ctx).identity)}
-        return result.model_copy(update={"tools": [t for t in result.tools if t.name in visible]})
+        return result
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        token = router.track(params, ctx)
-        try:
-            raw = await firewall.call_tool(_legacy_params(params), caller_of(ctx), getattr(ctx, "request_id", None))
-        except RpcError as err:
-            raise MCPError(int(err.error.get("code", UPSTREAM_ERROR)), str(err.error.get("message", ""))) from None
-        except UpstreamError as err:
-            raise MCPError(UPSTREAM_ERROR, f"sshwall: upstream failed: {err}") from None
-        finally:
-            router.forget(token)
-        return types.CallToolResult.model_validate(raw, by_name=False)
+        result: types.CallToolResult = await forward("tools/call", params, types.CallToolResult, ctx)
+        return result
 
     handlers: dict[str, Any] = {}
     if "tools" in caps:
@@ -211,18 +179,26 @@ async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: d
     await run_http(app, host, int(port), limits)
 
 
-async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineReader, write: Write) -> None:
-    """Serve a 2026-07-28 client on stdio whose first frame ``first`` was already read."""
+async def serve_stdio_modern(core: FrontendCore, caller: Caller, first: Message, reader: LineReader, write: Write) -> None:
+    """Serve a 2026-07-28 client on stdio whose first message ``first`` the intake already read.
+
+    One client on the connection: the upstream's notifications reach it as they came, like the
+    relay's; its requests are refused (the 2026-07-28 era has no server-to-client requests).
+    """
+    await core.upstream.initialize(client_handshake())
+    server = build_server(core, lambda ctx: caller)
     read_send, read_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
     write_send, write_recv = anyio.create_memory_object_stream[SessionMessage](16)
 
+    async def to_client(msg: Message) -> None:
+        if is_request(msg):
+            await core.refuse(msg, "the 2026-07-28 era has no requests from server to client")
+        else:
+            await write(encode(msg))
+
     async def admit(raw: Message) -> None:
         try:
-            check_client_frame(raw)  # a tools/call as a notification, a look-alike method
             msg = types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
-        except FrameError as err:
-            await write(encode(error(err.msg_id, err.code, str(err))))
-            return
         except ValueError as err:
             await write(encode(error(raw.get("id"), INVALID_REQUEST, f"not an MCP message: {str(err)[:300]}")))
             return
@@ -233,45 +209,43 @@ async def serve_stdio_modern(server: Server[Any], first: Message, reader: LineRe
             await admit(first)
             while True:
                 try:
-                    frame = await reader.next_frame()
+                    frame = intake(await reader.next_frame())
                 except EOFError:
                     return
-                if frame is None:
-                    await write(encode(error(None, INVALID_REQUEST, "message over the size limit; dropped")))
-                    continue
-                if not frame.strip():
-                    continue
-                try:
-                    raw = decode(frame)
-                except FrameError as err:
-                    await write(encode(error(err.msg_id, err.code, str(err))))
-                    continue
-                await admit(raw)
+                if frame.reply is not None:
+                    await write(encode(frame.reply))
+                elif frame.message is not None:
+                    await admit(frame.message)
 
     async def pump_out() -> None:
         async with write_recv:
             async for item in write_recv:
                 await write((item.message.model_dump_json(by_alias=True, exclude_unset=True) + "\n").encode())
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(pump_out)
-        tg.start_soon(pump_in)
-        await server.run(read_recv, write_send, server.create_initialization_options())
-        tg.cancel_scope.cancel()
+    core.peer = to_client
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump_out)
+            tg.start_soon(pump_in)
+            await server.run(read_recv, write_send, server.create_initialization_options())
+            tg.cancel_scope.cancel()
+    finally:
+        core.peer = None
 
 
-async def serve_sdk(args: argparse.Namespace, firewall: Firewall, upstream: Upstream, router: UpstreamRouter) -> int:
+async def serve_sdk(settings: GatewaySettings, core: FrontendCore) -> int:
     """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
-    tokens = load_tokens(args.tokens) if args.tokens else None
+    if settings.listen is None:
+        raise UsageError("the HTTP frontend needs --listen HOST:PORT")
+    tokens = load_tokens(settings.tokens) if settings.tokens else None
     # Several identities on one upstream: ids are kept apart (sshwall.proxy.identities).
-    firewall.identities.shared = bool(tokens) and len(tokens or {}) > 1
-    await upstream.initialize(client_handshake())
+    core.firewall.identities.shared = bool(tokens) and len(tokens or {}) > 1
+    await core.upstream.initialize(client_handshake())
 
     def caller_of(ctx: Any) -> Caller:
         session = getattr(getattr(ctx, "session", None), "session_id", None) or "http"
-        return Caller(identity=identity_of(ctx, args.identity), session=str(session))
+        return Caller(identity=identity_of(ctx, settings.identity), session=str(session))
 
-    server = build_server(firewall, upstream, caller_of, router)
-    await serve_http(server, args.listen, args.max_message_bytes, tokens, http_limits(args), args.identity)
+    server = build_server(core, caller_of)
+    await serve_http(server, settings.listen, settings.max_message_bytes, tokens, settings.http, settings.identity)
     return 0
-

@@ -12,7 +12,9 @@ It answers ``initialize``, ``ping`` and ``tools/list`` (``executeCommand`` and
 - ``hang``: never answers this request (other requests are still served);
 - ``progress``: first sends ``notifications/progress`` for the call's ``progressToken``;
 - ``ask``: first asks the client ``roots/list`` (a request from server to client) and answers
-  with what the client answered.
+  with what the client answered (its result, or its error);
+- ``notify``: first sends ``notifications/tools/list_changed`` (a notification of its own);
+- ``fail``: answers with a JSON-RPC error that carries ``data``.
 
 ``--noisy`` prints plain-text log lines on stdout next to the JSON-RPC stream, as Mcp Ssh does
 (at start, before answers, at shutdown), plus lines that are JSON but not JSON-RPC.
@@ -104,7 +106,16 @@ def call_tool(msg_id: Any, params: dict[str, Any]) -> None:
         if not event.wait(1.5):
             text_result(msg_id, "no answer from the client")
             return
-        text_result(msg_id, "client said " + json.dumps(box[0].get("result"), sort_keys=True))
+        answer = box[0].get("result", box[0].get("error"))
+        text_result(msg_id, "client said " + json.dumps(answer, sort_keys=True))
+        return
+    if command == "notify":
+        send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        text_result(msg_id, "notified")
+        return
+    if command == "fail":
+        send({"jsonrpc": "2.0", "id": msg_id, "error": {
+            "code": -32042, "message": "fake failure", "data": {"why": "asked to fail", "n": 1}}})
         return
     if command.startswith("sleep "):
         time.sleep(float(command.split()[1]))

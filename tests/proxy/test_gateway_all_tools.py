@@ -17,7 +17,13 @@ import pytest
 
 from sshwall.audit import verify
 from tests.proxy.gateway import (
-    MCP_SSH_TOOLS, POLICIES, GatewayClient, audit_records, decisions, serve_argv, start_gateway,
+    MCP_SSH_TOOLS,
+    POLICIES,
+    GatewayClient,
+    audit_records,
+    decisions,
+    serve_argv,
+    start_gateway,
 )
 from tests.support.echo import roundtrip as _roundtrip
 from tests.support.sshd import SshdServer, free_port

@@ -20,7 +20,13 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 from sshwall.audit import verify
 from tests.proxy.gateway import (
-    MCP_SSH_TOOLS, READONLY_OPS, GatewayClient, decisions, serve_argv, start_gateway, upstream_command,
+    MCP_SSH_TOOLS,
+    READONLY_OPS,
+    GatewayClient,
+    decisions,
+    serve_argv,
+    start_gateway,
+    upstream_command,
 )
 from tests.support.sshd import SshdServer
 

@@ -24,7 +24,14 @@ from mcp.shared.exceptions import MCPError
 
 from sshwall.audit import verify
 from tests.proxy.gateway import (
-    FAKE_UPSTREAM, POLICIES, READONLY_OPS, GatewayClient, RawGateway, audit_records, decisions, serve_argv,
+    FAKE_UPSTREAM,
+    POLICIES,
+    READONLY_OPS,
+    GatewayClient,
+    RawGateway,
+    audit_records,
+    decisions,
+    serve_argv,
     start_gateway,
 )
 
@@ -56,9 +63,8 @@ def _got(record: Path, command: str) -> bool:
     """Whether the upstream received an executeCommand call with ``command``."""
     for msg in _received(record):
         params = msg.get("params")
-        if msg.get("method") == "tools/call" and isinstance(params, dict):
-            if (params.get("arguments") or {}).get("command") == command:
-                return True
+        if msg.get("method") == "tools/call" and isinstance(params, dict) and (params.get("arguments") or {}).get("command") == command:
+            return True
     return False
 
 

@@ -17,7 +17,6 @@ import pytest
 from tests.proxy.gateway import MCP_SSH_TOOLS, POLICIES, GatewayClient, serve_argv, start_gateway
 
 
-
 @contextmanager
 def _gateway(label: str, rules: Path | None, gateway_dir: Path, upstream: list[str]) -> Iterator[GatewayClient]:
     transport, era = label.split("-")

@@ -22,7 +22,6 @@ import pytest
 from tests.proxy.gateway import UPSTREAM_ENV, gateway_env, upstream_args
 from tests.support.sshd import REPO_ROOT, SshdServer
 
-
 # Items 1, 2 and 4 of the end-to-end suite (one transport and era, to keep it quick): tools/list,
 # denied commands never run, nothing scheduled by a denied backgroundExecute, secrets, the chain.
 CHILD_TESTS = "stdio-legacy and (handshake or denied or interval or audit_log or chain)"

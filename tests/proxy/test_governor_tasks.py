@@ -234,7 +234,7 @@ def test_the_wrapper_reads_back_as_the_command(tmp_path: Path) -> None:
 def test_a_run_bound_not_below_the_interval_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text((POLICY % BOUND).replace("interval: {min: 30s}", "interval: {min: 25s}"))
-    with pytest.raises(Exception, match="must be below interval.min"):
+    with pytest.raises(Exception, match=r"must be below interval.min"):
         load_policy(path)
 
 
