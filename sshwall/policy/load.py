@@ -42,8 +42,18 @@ def default_policy_path() -> Path:
     return embedded_rules() / EMBEDDED_DEFAULT
 
 
+# libyaml's parser, when PyYAML was built with it, reads the large shipped policies about eight
+# times faster than the pure-Python one. Both feed the same Python SafeConstructor and resolver,
+# so the data is the same (tests/policy/test_yaml_loaders.py proves it for every shipped file).
+_FAST_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _Doc:
-    """A parsed document with the line of every node, for error messages."""
+    """A parsed document with the line of every node, for error messages.
+
+    The lines are indexed only when an error message asks for one: a valid document is read
+    once, by the fast loader, and never composed a second time.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -51,41 +61,54 @@ class _Doc:
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise PolicyError(f"{path}: cannot read: {err.strerror or err}") from err
-        self.lines: dict[tuple[str | int, ...], int] = {}
+        self._text = text
+        self._lines: dict[tuple[str | int, ...], int] | None = None
+        self._slow = False  # libyaml refused the text, PyYAML read it: its lines come from PyYAML too
         if path.suffix == ".json":
             try:
                 self.data = json.loads(text)
             except json.JSONDecodeError as err:
                 raise PolicyError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
-            try:  # JSON is YAML: its composer gives the line of each node for error messages
-                node = yaml.compose(text, Loader=yaml.SafeLoader)
-            except yaml.YAMLError:
-                return
-            if node is not None:
-                self._index(node, ())
+            except RecursionError:
+                raise PolicyError(f"{path}: invalid JSON: nested too deeply") from None
             return
         try:
-            loader = yaml.SafeLoader(text)
+            self.data = yaml.load(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            # The pure-Python parser decides, as it did before there was a fast path: it words
+            # the error (and places its mark), or reads what libyaml refused.
             try:
-                node = loader.get_single_node()
-                self.data = loader.construct_document(node) if node is not None else None
-            finally:
-                loader.dispose()
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise PolicyError(f"{path}{line}: invalid YAML: {getattr(err, 'problem', err)}") from err
-        if node is not None:
-            self._index(node, ())
+                self.data = yaml.load(text, Loader=yaml.SafeLoader)
+            except yaml.YAMLError as err:
+                mark = getattr(err, "problem_mark", None)
+                line = f":{mark.line + 1}" if mark is not None else ""
+                raise PolicyError(f"{path}{line}: invalid YAML: {getattr(err, 'problem', err)}") from err
+            except RecursionError:  # libyaml's depth limit refused it first; PyYAML recursed
+                raise PolicyError(f"{path}: invalid YAML: nested too deeply") from None
+            except (ValueError, TypeError) as err:  # as below: this handler's siblings do not see it
+                raise PolicyError(f"{path}: invalid YAML: a value cannot be read: {err}") from err
+            self._slow = True
+        except RecursionError:
+            raise PolicyError(f"{path}: invalid YAML: nested too deeply") from None
+        except (ValueError, TypeError) as err:
+            # The safe constructor builds dates and tagged numbers (``2026-02-30``, ``!!int x``)
+            # with Python's own constructors, which raise these, not a YAMLError.
+            raise PolicyError(f"{path}: invalid YAML: a value cannot be read: {err}") from err
 
-    def _index(self, node: yaml.Node, loc: tuple[str | int, ...]) -> None:
-        self.lines[loc] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                self._index(value, loc + (str(key.value),))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, value in enumerate(node.value):
-                self._index(value, loc + (i,))
+    @property
+    def lines(self) -> dict[tuple[str | int, ...], int]:
+        """The 1-based line of each node, by its path of keys and indexes (built on first use)."""
+        if self._lines is None:
+            lines: dict[tuple[str | int, ...], int] = {}
+            loader = yaml.SafeLoader if self._slow else _FAST_LOADER
+            try:  # JSON is YAML: its composer gives the line of each node for error messages
+                node = yaml.compose(self._text, Loader=loader)
+            except (yaml.YAMLError, RecursionError):
+                node = None
+            if node is not None:
+                _index(node, (), lines)
+            self._lines = lines
+        return self._lines
 
     def where(self, loc: tuple[str | int, ...]) -> str:
         """``file:line`` of the deepest known node along ``loc``."""
@@ -94,6 +117,16 @@ class _Doc:
             if line is not None:
                 return f"{self.path}:{line}"
         return str(self.path)
+
+
+def _index(node: yaml.Node, loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> None:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _index(value, loc + (str(key.value),), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, value in enumerate(node.value):
+            _index(value, loc + (i,), lines)
 
 
 def _format(doc: _Doc, err: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
