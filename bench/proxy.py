@@ -21,8 +21,7 @@ from pathlib import Path
 
 import anyio
 
-from sshwall.demo import StdioClient
-from sshwall.lab import free_port, start_sshd, stop
+from sshwall.lab import StdioClient, free_port, start_sshd, stop
 
 HERE = Path(__file__).resolve().parent
 TRIVIAL = [sys.executable, str(HERE / "trivial_upstream.py")]

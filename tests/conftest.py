@@ -19,7 +19,7 @@ if str(REPO_ROOT) not in sys.path:
     # Makes ``tests.support`` importable however pytest was started.
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.faults import immutable  # noqa: F401 - a fixture (chattr +i), for every test folder
+from tests.support.faults import immutable  # noqa: E402, F401 - a fixture (chattr +i), for every test folder
 from tests.support.sshd import SshdFactory, SshdServer, SshdUnavailable  # noqa: E402
 
 

@@ -193,7 +193,7 @@ def test_dangerous_variants_are_denied(command: str) -> None:
 @pytest.mark.parametrize("command", ALLOW, ids=lambda c: repr(c[:60]))
 def test_benign_variants_are_allowed(command: str) -> None:
     verdict = evaluate(POLICY, ToolCall("executeCommand", {"connectionId": "c1", "command": command}))
-    assert verdict.decision == Decision.ALLOW, verdict.explain()
+    assert verdict.decision == Decision.ALLOW, verdict.to_json()
 
 
 @pytest.mark.parametrize("command", DENY, ids=lambda c: repr(c[:60]))

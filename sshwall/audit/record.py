@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from sshwall.audit.redact import JsonValue
@@ -38,7 +38,7 @@ def record_hash(record: Mapping[str, JsonValue]) -> str:
 
 def rfc3339(epoch_seconds: float) -> str:
     """``2025-01-02T03:04:05.678Z``: UTC, millisecond precision."""
-    stamp = datetime.fromtimestamp(epoch_seconds, timezone.utc)
+    stamp = datetime.fromtimestamp(epoch_seconds, UTC)
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -136,7 +136,7 @@ class _Walker:
             return self.sequence(items, depth)
         try:
             return self.text(str(value))
-        except Exception:  # a broken __str__ must not cost the record
+        except Exception:  # noqa: BLE001 - a broken __str__ must not cost the record
             return self.text(f"<{type(value).__name__}>")
 
     def mapping(self, value: Mapping[object, object], depth: int) -> dict[str, JsonValue]:

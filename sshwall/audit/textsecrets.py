@@ -88,7 +88,8 @@ def _lex(text: str) -> list[tuple[list[_Word], str]]:
     """Commands as lists of words, each with the separator after it (``|``, ``;``, ``&&``...)."""
     commands: list[tuple[list[_Word], str]] = []
     words: list[_Word] = []
-    start, chars, i, n = -1, [], 0, len(text)
+    chars: list[str] = []
+    start, i, n = -1, 0, len(text)
 
     def end_word(at: int) -> None:
         nonlocal start, chars

@@ -9,7 +9,6 @@ those).
 
 from __future__ import annotations
 
-
 from sshwall.engine.scriptbase import _plain_ascii, _Unreadable
 
 # Names GNU sed 4.9 writes to itself instead of opening (POSIXLY_EXTENDED, the default).

@@ -50,13 +50,9 @@ class MemoryLimiter:
 
     async def acquire(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
         """See ``RateLimiter.acquire``."""
-        return await self._decide(requests, now_ms, record=True)
+        return await self._decide(requests, now_ms)
 
-    async def peek(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
-        """See ``RateLimiter.peek``."""
-        return await self._decide(requests, now_ms, record=False)
-
-    async def _decide(self, requests: Sequence[LimitRequest], now_ms: int, *, record: bool) -> LimitResult:
+    async def _decide(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
         keys = distinct_keys(requests)
         async with self._lock:
             logs: dict[str, tuple[_Log, int]] = {}
@@ -72,14 +68,13 @@ class MemoryLimiter:
                     full = worse(full, (request, retry))
             if full is not None:
                 return LimitResult.deny(*full)
-            if record:
-                for key, (log, retention) in logs.items():
-                    insort(log.events, now_ms)
-                    log.retention_ms = retention
-                    self._logs[key] = log
-                self._since_sweep += 1
-                if self._since_sweep >= _SWEEP_EVERY:
-                    self._sweep(now_ms)
+            for key, (log, retention) in logs.items():
+                insort(log.events, now_ms)
+                log.retention_ms = retention
+                self._logs[key] = log
+            self._since_sweep += 1
+            if self._since_sweep >= _SWEEP_EVERY:
+                self._sweep(now_ms)
             return LimitResult.allow()
 
     def _sweep(self, now_ms: int) -> None:
@@ -98,7 +93,7 @@ class MemoryLimiter:
         """Nothing to release."""
 
 
-def _retry_after(events: list[int], request: LimitRequest, now_ms: int) -> int | None | bool:
+def _retry_after(events: list[int], request: LimitRequest, now_ms: int) -> int | bool | None:
     """``False`` when ``request`` has room; else ms until it has (``None``: never, max 0).
 
     The window is full exactly when the max-th newest event is still inside it, and it has

@@ -47,7 +47,7 @@ class LimitRequest:
 
 @dataclass(frozen=True)
 class LimitResult:
-    """What ``acquire`` (or ``peek``) decided.
+    """What ``acquire`` decided.
 
     Allowed: ``allowed`` is true and the other fields are ``None``. Denied: ``key``,
     ``window_ms`` and ``max`` name the cap that is full (the one that stays full longest when
@@ -176,10 +176,6 @@ class RateLimiter(Protocol):
         """Atomically: if every request's key has fewer than ``max`` events in its window,
         record one event (at ``now_ms``) per distinct key and allow; otherwise record nothing
         and deny, naming the cap. Raises ``StateError`` when the backend fails."""
-        ...
-
-    async def peek(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
-        """What ``acquire`` would answer now, recording nothing."""
         ...
 
     async def close(self) -> None:

@@ -19,24 +19,21 @@ replicas), not Redis Cluster.
 from __future__ import annotations
 
 # KEYS: per distinct key i, KEYS[2i-1] = rate log, KEYS[2i] = its retention.
-# ARGV: now, member, record(1/0), n, longest window of each of the n keys,
+# ARGV: now, member, n, longest window of each of the n keys,
 #       number of requests, then per request: key index, window, max.
 # Returns {1} (allowed) or {0, request index, retry_after_ms or -1 for never}.
 ACQUIRE = """
 local now = tonumber(ARGV[1])
-local record = ARGV[3] == '1'
-local n = tonumber(ARGV[4])
+local n = tonumber(ARGV[3])
 local keep = {}
 for i = 1, n do
-  local kept = tonumber(ARGV[4 + i])
+  local kept = tonumber(ARGV[3 + i])
   local stored = redis.call('GET', KEYS[2 * i])
   if stored then kept = math.max(kept, tonumber(stored)) end
   keep[i] = kept
-  if record then
-    redis.call('ZREMRANGEBYSCORE', KEYS[2 * i - 1], '-inf', string.format('%d', now - kept))
-  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2 * i - 1], '-inf', string.format('%d', now - kept))
 end
-local base = 5 + n
+local base = 4 + n
 local worst, worst_retry = nil, nil
 for j = 1, tonumber(ARGV[base]) do
   local o = base + (j - 1) * 3
@@ -58,12 +55,10 @@ for j = 1, tonumber(ARGV[base]) do
   end
 end
 if worst then return {0, worst, worst_retry} end
-if record then
-  for i = 1, n do
-    redis.call('ZADD', KEYS[2 * i - 1], ARGV[1], ARGV[2])
-    redis.call('PEXPIRE', KEYS[2 * i - 1], keep[i])
-    redis.call('SET', KEYS[2 * i], keep[i], 'PX', keep[i])
-  end
+for i = 1, n do
+  redis.call('ZADD', KEYS[2 * i - 1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2 * i - 1], keep[i])
+  redis.call('SET', KEYS[2 * i], keep[i], 'PX', keep[i])
 end
 return {1}
 """

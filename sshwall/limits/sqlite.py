@@ -48,13 +48,9 @@ class SqliteLimiter:
 
     async def acquire(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
         """See ``RateLimiter.acquire``."""
-        return await self._db.run(lambda: self._decide(list(requests), now_ms, record=True))
+        return await self._db.run(lambda: self._decide(list(requests), now_ms))
 
-    async def peek(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
-        """See ``RateLimiter.peek``."""
-        return await self._db.run(lambda: self._decide(list(requests), now_ms, record=False))
-
-    def _decide(self, requests: list[LimitRequest], now_ms: int, *, record: bool) -> LimitResult:
+    def _decide(self, requests: list[LimitRequest], now_ms: int) -> LimitResult:
         keys = distinct_keys(requests)
         try:
             with self._db.transaction() as conn:
@@ -70,8 +66,6 @@ class SqliteLimiter:
                         full = worse(full, (request, retry))
                 if full is not None:
                     raise _Deny(LimitResult.deny(*full))
-                if not record:
-                    raise _Deny(LimitResult.allow())  # roll the trimming back too: peek writes nothing
                 for key, kept in retention.items():
                     conn.execute("INSERT INTO rate_events (key, ts) VALUES (?, ?)", (key, now_ms))
                     conn.execute(
@@ -105,7 +99,7 @@ class SqliteLimiter:
             await self._db.release()
 
 
-def _retry_after(conn: sqlite3.Connection, request: LimitRequest, now_ms: int) -> int | None | bool:
+def _retry_after(conn: sqlite3.Connection, request: LimitRequest, now_ms: int) -> int | bool | None:
     """``False`` when ``request`` has room; else ms until it has (``None``: never, max 0).
 
     Full exactly when the max-th newest event is inside the window (see ``memory``): one

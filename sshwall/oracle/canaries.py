@@ -105,8 +105,6 @@ def readers_of(path: str) -> frozenset[str]:
             out |= names
     return out
 
-DECOY_NAME = "app-worker"
-
 
 def _marker(index: int, token: str) -> str:
     return f"SSHWALLCANARY{index:02d}x{token}"

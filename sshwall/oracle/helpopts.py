@@ -338,7 +338,7 @@ def parse_man(text: str) -> tuple[Option, ...]:
             continue
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         alone = re.match(r" {8,}\S", nxt) is not None and not re.search(r"\S\s{2,}\S", line.strip())
-        table = [o for o in parse_head(line.strip(), loose=True)] if alone else list(parse_gnu(line, max_indent=7))
+        table = list(parse_head(line.strip(), loose=True)) if alone else list(parse_gnu(line, max_indent=7))
         for opt in table:
             out.setdefault(opt.name, opt)
     return tuple(out.values())
@@ -536,7 +536,7 @@ def _zgrep() -> tuple[Option, ...]:
 def _sub_options(program: str, sub: tuple[str, ...]) -> tuple[Option, ...]:
     if program == "git":
         own = parse_gnu(_output(("git", *sub, "-h")))
-        extra = ()
+        extra: tuple[Option, ...] = ()
         log: tuple[Option, ...] = ()
         if sub[0] in ("log", "show", "diff", "shortlog", "whatchanged"):
             extra = parse_gnu(_output(("git", "diff", "-h")))  # the diff options they share

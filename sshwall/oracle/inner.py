@@ -227,7 +227,7 @@ def main() -> None:
     try:
         run(cfg, result)
         result["ok"] = True
-    except Exception as exc:  # the outer side turns this into an unusable run, never a pass
+    except Exception as exc:  # noqa: BLE001 - the outer side turns this into an unusable run, never a pass
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         try:
@@ -297,7 +297,7 @@ def run(cfg: dict, result: dict[str, object]) -> None:
     result["exit_code"] = code
     after = machine_state(decoy)
     result["state"] = {k: [before[k], after[k]] for k in before if before[k] != after[k]
-                       and not (k == "clock_offset" and abs(float(after[k]) - float(before[k])) < 1.0)}
+                       and not (k == "clock_offset" and abs(float(after[k]) - float(before[k])) < 1.0)}  # type: ignore[arg-type]
     os.kill(-1, signal.SIGKILL)
     reap()
     result["changes"] = upper_changes(upper_fd, cfg["scratch"])

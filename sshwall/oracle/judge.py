@@ -261,6 +261,7 @@ class Judge:
             elif kind == "opaque-dir":
                 self.add("write", f"replaced directory {path}{self._evidence(path)}")
             elif kind == "dir":
+                assert lower is not None  # a new directory was handled above
                 if (lower.st_mode, lower.st_uid, lower.st_gid) != (ch["mode"], ch["uid"], ch["gid"]):
                     self.add("write", f"changed mode/owner of directory {path}{self._evidence(path)}")
             else:
@@ -274,8 +275,8 @@ class Judge:
             if key == "decoy_alive":
                 self.add("state", "the decoy process died")
             elif key == "mounts":
-                gone = sorted(set(before) - set(after))  # type: ignore[arg-type]
-                new = sorted(set(after) - set(before))  # type: ignore[arg-type]
+                gone = sorted(set(before) - set(after))  # type: ignore[call-overload]
+                new = sorted(set(after) - set(before))  # type: ignore[call-overload]
                 self.add("state", f"mounts changed: -{gone[:3]} +{new[:3]}")
             else:
                 self.add("state", f"{key} changed: {str(before)[:80]!r} -> {str(after)[:80]!r}")

@@ -28,7 +28,8 @@ def unavailable() -> str | None:
         return f"{SHM} (a tmpfs for the template layer) is missing or not writable"
     # One real try: namespaces + an overlay over / + pivot_root's preconditions.
     probe = (
-        "set -e; d=$(mktemp -d -p /dev/shm); trap 'umount -l $d/m 2>/dev/null; rm -rf $d' EXIT; mkdir $d/l $d/m; mount -t tmpfs t $d/m; mkdir $d/m/u $d/m/w $d/m/r; "
+        "set -e; d=$(mktemp -d -p /dev/shm); trap 'umount -l $d/m 2>/dev/null; rm -rf $d' EXIT; mkdir $d/l $d/m; "
+        "mount -t tmpfs t $d/m; mkdir $d/m/u $d/m/w $d/m/r; "
         "mount -t overlay o -o lowerdir=$d/l:/,upperdir=$d/m/u,workdir=$d/m/w $d/m/r; "
         "test -d $d/m/r/usr; umount $d/m/r"
     )

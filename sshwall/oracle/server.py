@@ -86,7 +86,7 @@ def _resources(group: str, items: list[tuple[str, str, bool]]) -> dict[str, obje
 def api_routes() -> dict[str, list[str]]:
     """Path -> [content type, body] for the loopback services ("*": any other path)."""
     j = "application/json"
-    routes = {
+    routes: dict[str, list[object]] = {
         "*": ["text/html", "<html><body>It works</body></html>\n"],
         "/healthz": ["text/plain", "ok\n"],
         "/metrics": ["text/plain", "# TYPE up gauge\nup 1\nhttp_requests_total 1234\n"],
@@ -114,4 +114,4 @@ def api_routes() -> dict[str, list[str]]:
         "/apis/apps/v1/namespaces/default/deployments": [j, {"kind": "DeploymentList", "apiVersion": "apps/v1",
                                                               "metadata": {}, "items": [_DEPLOY]}],
     }
-    return {k: [v[0], v[1] if isinstance(v[1], str) else json.dumps(v[1])] for k, v in routes.items()}
+    return {k: [str(v[0]), v[1] if isinstance(v[1], str) else json.dumps(v[1])] for k, v in routes.items()}

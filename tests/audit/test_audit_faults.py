@@ -22,7 +22,7 @@ from sshwall.audit import (
     verify,
     verify_series,
 )
-from sshwall.audit.command import main as audit_main
+from sshwall.cli import main as sshwall_main
 from tests.support.faults import fill
 
 Event = Callable[[int], dict[str, object]]
@@ -34,7 +34,7 @@ def records(path: Path) -> list[dict[str, object]]:
 
 def cli_verify(*argv: str | Path) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = audit_main(["verify", *map(str, argv)], out=out, err=err)
+    code = sshwall_main(["audit", "verify", *map(str, argv)], out=out, err=err)
     return code, out.getvalue() + err.getvalue()
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from sshwall.audit import REOPENED, rotated_series, verify, verify_series
-from tests.support.faults import fill
 from tests.proxy.gateway import (
     DENIED_PREFIX,
     FAKE_UPSTREAM,
@@ -27,6 +26,7 @@ from tests.proxy.gateway import (
     RawGateway,
     serve_argv,
 )
+from tests.support.faults import fill
 
 POLICY = POLICIES / "e2e-all.yaml"
 

@@ -52,9 +52,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 def _calls(port: int, token: str, n: int) -> list[str]:
+    import httpx2
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
-    import httpx2
 
     async def run() -> list[str]:
         out = []

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.demo import StdioClient
+from sshwall.lab import StdioClient
 from tests.support.echo import echo_server
 from tests.support.sshd import SshdFactory, SshdServer, free_port
 

@@ -1,6 +1,6 @@
 """Host rules through the real gateway: two real sshd with two host keys, per-host command sets.
 
-Client (sshwall.demo.StdioClient) -> `sshwall serve` -> built-in backend -> sshd, all real
+Client (sshwall.lab.StdioClient) -> `sshwall serve` -> built-in backend -> sshd, all real
 processes on 127.0.0.1. The backend trusts both hosts (known_hosts), so every refusal seen here
 is sshwall's own.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sshwall.audit import verify
-from sshwall.demo import StdioClient
+from sshwall.lab import StdioClient
 from tests.support.sshd import SshdFactory, SshdServer
 
 
@@ -90,7 +90,7 @@ def test_the_pinned_host_is_reached_and_its_command_set_applies(gateway, hosts) 
 
 def test_an_impostor_with_another_key_on_the_pinned_mapping_is_refused(gateway, hosts) -> None:
     client, _ = gateway
-    prod, impostor = hosts
+    _, impostor = hosts
     # The port rule refuses it here; test_a_wrong_pin_is_refused_with_both_fingerprints below has
     # the impostor answer on the pinned mapping itself.
     result = _connect(client, impostor, host="127.0.0.1")  # prod's address, the impostor's port

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.demo import StdioClient
+from sshwall.lab import StdioClient
 from tests.support.sshd import SshdServer
 
 

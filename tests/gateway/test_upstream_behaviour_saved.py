@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.demo import StdioClient
+from sshwall.lab import StdioClient
 from tests.support.mcp_client import http_backend_url
 from tests.support.sshd import SshdServer
 

@@ -10,8 +10,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.governance.gateway import ECHO_UPSTREAM, Gateways, policy
 
 CAP_DENIAL = (

@@ -31,9 +31,6 @@ class Failing:
     async def acquire(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
         raise self.error
 
-    async def peek(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
-        raise self.error
-
     async def close(self) -> None:
         return None
 

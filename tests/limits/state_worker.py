@@ -22,7 +22,8 @@ async def main(url: str, key: str, calls: int, cap: int, now_ms: int) -> dict[st
     state = await open_state(url)
     request = [LimitRequest(key, 60_000, cap)]
     try:
-        await state.limiter.peek(request, now_ms)  # connect before the start line
+        # Connect (and load Redis's script) before the start line: a cap of 0 denies, recording nothing.
+        await state.limiter.acquire([LimitRequest(key, 60_000, 0)], now_ms)
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
 

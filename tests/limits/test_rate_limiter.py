@@ -125,16 +125,6 @@ async def test_an_empty_request_list_is_allowed(state: State) -> None:
     assert await allowed(state, [], T0)
 
 
-async def test_peek_answers_like_acquire_and_records_nothing(state: State) -> None:
-    r = req(max=2)
-    assert (await state.limiter.peek([r], T0)).allowed
-    assert await allowed(state, [r], T0)
-    assert (await state.limiter.peek([r], T0)).allowed
-    assert await allowed(state, [r], T0)
-    peeked = await state.limiter.peek([r], T0 + 5)
-    assert not peeked.allowed and peeked == await state.limiter.acquire([r], T0 + 5)
-
-
 async def test_concurrent_acquires_allow_exactly_max(state: State) -> None:
     r = req("exec|global=", max=50)
     results = await asyncio.gather(*(state.limiter.acquire([r], T0) for _ in range(300)))

@@ -33,7 +33,7 @@ async def test_a_wal_file_of_an_older_sshwall_is_switched_unless_in_use(tmp_path
     old.execute("CREATE TABLE rate_events (key TEXT NOT NULL, ts INTEGER NOT NULL)")
     old.execute("INSERT INTO rate_events VALUES (?, ?)", (R[0].key, T0))
     old.execute("PRAGMA user_version = 1")
-    with pytest.raises(StateError, match="cannot switch the journal from wal .*locked.* to persist: stop every process"):
+    with pytest.raises(StateError, match=r"cannot switch the journal from wal .*locked.* to persist: stop every process"):
         await open_state(f"sqlite://{path}")  # the older sshwall still has it open
     old.close()
     async with await open_state(f"sqlite://{path}") as state:

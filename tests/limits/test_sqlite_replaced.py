@@ -204,7 +204,7 @@ async def test_the_old_file_is_never_touched_once_replaced(tmp_path: Path) -> No
         writer.execute("BEGIN IMMEDIATE")
         writer.executemany("INSERT INTO filler VALUES (?)", [("y" * 200,)] * 3000)
         assert (tmp_path / "state.db-journal").stat().st_size > 0
-        with pytest.raises(StateError, match="busy|locked"):
+        with pytest.raises(StateError, match=r"busy|locked"):
             await state.limiter.acquire(request, T0)
         assert (tmp_path / "state.db-journal").stat().st_size > 0, "the new file's journal was rolled back"
         writer.execute("COMMIT")

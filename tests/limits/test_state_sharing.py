@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sshwall.limits import BackgroundTask, LimitRequest, TaskCaps, open_state
+
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000_000
@@ -63,10 +64,7 @@ def test_three_processes_share_one_redis_exactly(redis_url: str) -> None:
 async def test_counters_and_tasks_survive_a_restart_of_sshwall(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if backend == "sqlite":
-        url = f"sqlite://{tmp_path / 'state.db'}"
-    else:
-        url = str(request.getfixturevalue("redis_url"))
+    url = f"sqlite://{tmp_path / 'state.db'}" if backend == "sqlite" else str(request.getfixturevalue("redis_url"))
     r = LimitRequest("exec|grant=alice", 60_000, 2)
     task = BackgroundTask("c1", "alice", "uptime", 30_000, T0, T0 + 900_000, "db1")
     async with await open_state(url) as first:

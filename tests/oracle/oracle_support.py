@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(os.environ.get("SSHWALL_CORPUS", REPO.parent / "shared" / "corpus" / "readonly-ops.jsonl"))
 COMMAND_TOOLS = ("executeCommand", "backgroundExecute")
 
-__all__ = ["CORPUS", "oracle_or_skip", "programs_of", "corpus_allowed"]
+__all__ = ["CORPUS", "corpus_allowed", "oracle_or_skip", "programs_of"]
 
 
 def require_oracle() -> None:

@@ -17,7 +17,6 @@ import os
 import time
 from pathlib import Path
 
-
 from sshwall.oracle.mutate import (
     DANGEROUS_VALUES,
     decide,

@@ -149,7 +149,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 
 
 def test_unknown_tool_key(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="tools.listConnections: unknown keys \\['allow'\\]"):
+    with pytest.raises(PolicyError, match=r"tools.listConnections: unknown keys \['allow'\]"):
         load_policy(write(tmp_path, {"version": "1", "tools": {"listConnections": {"allow": True}}}))
 
 
