@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+# First: bashlex is imported here with its parse tables read from a cache, not rebuilt.
+from sshwall.analysis import parsetables  # noqa: F401
 from sshwall.analysis.model import (
     Analysis,
     Finding,
@@ -23,6 +25,8 @@ from sshwall.analysis.words import expand_braces
 from sshwall.analysis.wrappers import basename
 
 __all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_LENGTH",
     "Analysis",
     "Finding",
     "FindingKind",
@@ -33,8 +37,6 @@ __all__ = [
     "analyse",
     "basename",
     "expand_braces",
-    "DEFAULT_MAX_LENGTH",
-    "DEFAULT_MAX_DEPTH",
 ]
 
 MAX_SCRIPT_LEVELS = 8

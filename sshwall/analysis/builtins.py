@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sshwall.analysis.builtin_rules import SPECIAL, Problem, describe
 from sshwall.analysis.builtin_table import (
     ALWAYS_CODE,
     BUILTINS,
@@ -25,7 +26,6 @@ from sshwall.analysis.builtin_table import (
     BuiltinSpec,
     Operands,
 )
-from sshwall.analysis.builtin_rules import SPECIAL, Problem, describe
 from sshwall.analysis.lookup import runs_builtin
 from sshwall.analysis.model import FindingKind, SimpleCommand, Word
 

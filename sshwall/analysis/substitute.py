@@ -26,10 +26,10 @@ from sshwall.analysis.loops import LoopValue
 from sshwall.analysis.words import (  # the scanner's own helpers: one reading of quotes
     _NAME_CHARS,
     _NAME_START,
-    WordError,
     _skip_backtick,
     _skip_balanced,
 )
+from sshwall.errors import WordError
 
 _BLANKS = re.compile(r"[ \t\n]+")
 _LIVE = frozenset("*?[]")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sshwall.analysis.model import Word
 from sshwall.analysis.parameters import evaluated_parameter
+from sshwall.errors import WordError
 
 _GLOB = frozenset("*?[")
 _EMPTY_BRACES = re.compile(r"(?<!\\)\{(?<!\\)\}")
@@ -28,16 +29,6 @@ _SPECIAL_PARAMS = frozenset("@*#?-$!0123456789")
 # bashlex does not parse there, so a policy could never see what runs.
 _HIDDEN_IN_BRACES = ("`", "$(", "<(", ">(", ";", "|", "&", "<", ">")
 MAX_BRACE_EXPANSION = 256
-
-
-class WordError(ValueError):
-    """A construct inside a word that the analyser refuses to vouch for."""
-
-    def __init__(self, kind: str, detail: str, offset: int) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-        self.offset = offset
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sshwall.analysis.model import Word, WrapperUse
+from sshwall.errors import WrapperError
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "rbash"})
 FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
@@ -26,10 +27,6 @@ MOVES_FOLDER: dict[str, frozenset[str]] = {
 ALWAYS_MOVES = frozenset({"chroot"})
 # A login or interactive shell reads startup files, which may change folder.
 _SHELL_STARTUP_LONG = frozenset({"--login", "--rcfile", "--init-file", "--interactive"})
-
-
-class WrapperError(ValueError):
-    """A wrapper's command line the analyser cannot split with certainty."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ class Grammar:
 def _g(**kw: object) -> Grammar:
     for key in ("value_long", "bool_long", "no_exec"):
         if key in kw:
-            kw[key] = frozenset(kw[key])  # type: ignore[arg-type]
+            kw[key] = frozenset(kw[key])  # type: ignore[call-overload]
     return Grammar(**kw)  # type: ignore[arg-type]
 
 

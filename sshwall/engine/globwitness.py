@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sshwall.engine.paths import ANY, Segments, _tokens, escape, is_literal, unescape
 
@@ -35,7 +36,7 @@ _FRESH = "xqzjkvwabcdefghmnoprstuyl0123456789"
 
 Token = tuple[str, object]
 _Unit = tuple[tuple[Token, ...], bool] | None  # (tokens, leading-dot rule) of a segment; None: `**`
-_State = tuple  # ("b", i) | ("a", i) | ("c", i, t, first)
+_State = tuple[Any, ...]  # ("b", i) | ("a", i) | ("c", i, t, first)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,13 @@ def fallback(arg: Segments) -> Segments:
 
 
 class _Automaton:
-    """A segment pattern as an NFA over characters; states are small tuples."""
+    """A segment pattern as an NFA over characters.
+
+    Its states are numbered, and a set of states (the NFA run as a DFA, built on the fly) is
+    an ``int`` bit mask. State kinds: ``b`` (between components, unit ``i`` next; ``b`` of the
+    last unit accepts), ``a`` (inside a component a ``**`` unit names) and ``c`` (inside unit
+    ``i``'s name at token ``t``; ``first``: nothing of the name read but stars).
+    """
 
     def __init__(self, segs: Segments, shell: bool) -> None:
         units: list[_Unit] = []
@@ -65,7 +72,55 @@ class _Automaton:
                 # bash: a leading `.` must be matched by a literal `.` at the segment's start.
                 units.append((toks, shell and (not toks or toks[0][0] != "lit")))
         self.units = tuple(units)
-        self._steps: dict[tuple[frozenset[_State], str], frozenset[_State]] = {}
+        kinds: list[_State] = []
+        number: dict[_State, int] = {}
+
+        def state(key: _State) -> int:
+            found = number.get(key)
+            if found is None:
+                found = number[key] = len(kinds)
+                kinds.append(key)
+            return found
+
+        for i, u in enumerate(units):
+            state(("b", i))
+            if u is None:
+                state(("a", i))
+            else:
+                for t in range(len(u[0]) + 1):
+                    state(("c", i, t, True))
+                    state(("c", i, t, False))
+        self.accept = 1 << state(("b", len(units)))
+        self._kinds = kinds
+        self._number = number
+        self._closure = [self._close(n) for n in range(len(kinds))]
+        self._moves: dict[tuple[int, str], int] = {}  # (state, character) -> closed set
+        self._steps: dict[tuple[int, str], int] = {}  # (set, character) -> closed set
+        self._relevant: dict[int, frozenset[str]] = {}
+
+    def _close(self, n: int) -> int:
+        """The states reachable from state ``n`` without reading a character."""
+        mask, todo = 0, [n]
+        while todo:
+            m = todo.pop()
+            if mask >> m & 1:
+                continue
+            mask |= 1 << m
+            st = self._kinds[m]
+            if st[0] == "b":
+                i = st[1]
+                if i < len(self.units) and self.units[i] is None:
+                    todo.append(self._number[("b", i + 1)])
+            elif st[0] == "a":
+                todo.append(self._number[("b", st[1])])  # one more `**` component done; `**` may go on or end
+            else:
+                _, i, t, first = st
+                toks = self.units[i][0]  # type: ignore[index]
+                if t < len(toks) and toks[t][0] == "star":
+                    todo.append(self._number[("c", i, t + 1, first)])
+                if t == len(toks):
+                    todo.append(self._number[("b", i + 1)])
+        return mask
 
     def chars(self) -> set[str]:
         out: set[str] = set()
@@ -77,72 +132,86 @@ class _Automaton:
                     out.update(value[1])  # type: ignore[index]
         return out
 
-    def closure(self, states: frozenset[_State]) -> frozenset[_State]:
-        todo = list(states)
-        seen = set(states)
-        while todo:
-            st = todo.pop()
-            nxt: list[_State] = []
-            if st[0] == "b":
-                i = st[1]
-                if i < len(self.units) and self.units[i] is None:
-                    nxt.append(("b", i + 1))
-            elif st[0] == "a":
-                nxt.append(("b", st[1]))  # one more `**` component done; `**` may go on or end
-            else:
-                _, i, t, first = st
-                toks = self.units[i][0]  # type: ignore[index]
-                if t < len(toks) and toks[t][0] == "star":
-                    nxt.append(("c", i, t + 1, first))
-                if t == len(toks):
-                    nxt.append(("b", i + 1))
-            for n in nxt:
-                if n not in seen:
-                    seen.add(n)
-                    todo.append(n)
-        return frozenset(seen)
+    def relevant(self, states: int) -> frozenset[str]:
+        """The characters the next step from ``states`` tells apart from a fresh one: those of
+        the literal and bracket tokens it may match next (``.`` and ``/`` aside, which every
+        step tells apart)."""
+        done = self._relevant.get(states)
+        if done is None:
+            out: set[str] = set()
+            for n in _bits(states):
+                st = self._kinds[n]
+                if st[0] == "c":
+                    _, i, t, _ = st
+                    toks = self.units[i][0]  # type: ignore[index]
+                    if t < len(toks):
+                        kind, value = toks[t]
+                        if kind == "lit":
+                            out.add(str(value))
+                        elif kind == "set":
+                            out.update(value[1])  # type: ignore[index]
+            done = self._relevant[states] = frozenset(out)
+        return done
 
-    def start(self) -> frozenset[_State]:
-        return self.closure(frozenset({("b", 0)}))
+    def start(self) -> int:
+        return self._closure[self._number[("b", 0)]]
 
-    def accepts(self, states: frozenset[_State]) -> bool:
-        return ("b", len(self.units)) in states
+    def accepts(self, states: int) -> bool:
+        return bool(states & self.accept)
 
-    def step(self, states: frozenset[_State], c: str) -> frozenset[_State]:
+    def step(self, states: int, c: str) -> int:
         key = (states, c)
         done = self._steps.get(key)
         if done is None:
-            done = self._steps[key] = self._step(states, c)
+            done = 0
+            for n in _bits(states):
+                done |= self._move(n, c)
+            self._steps[key] = done
         return done
 
-    def _step(self, states: frozenset[_State], c: str) -> frozenset[_State]:
-        out: set[_State] = set()
-        for st in states:
-            if st[0] == "b":
-                i = st[1]
-                if c == "/" and i < len(self.units):
-                    u = self.units[i]
-                    out.add(("a", i) if u is None else ("c", i, 0, True))
-            elif st[0] == "a":
-                if c != "/":
-                    out.add(st)
-            elif c != "/":
-                _, i, t, first = st
-                toks, hidden = self.units[i]  # type: ignore[misc]
-                if hidden and first and c == ".":
-                    continue
-                if t >= len(toks):
-                    continue
-                kind, value = toks[t]
-                if kind == "star":
-                    out.add(("c", i, t, False))
-                elif kind == "any1" or (kind == "lit" and value == c):
-                    out.add(("c", i, t + 1, False))
-                elif kind == "set":
-                    negated, chars = value  # type: ignore[misc]
-                    if (c in chars) != negated:
-                        out.add(("c", i, t + 1, False))
-        return self.closure(frozenset(out)) if out else frozenset()
+    def _move(self, n: int, c: str) -> int:
+        key = (n, c)
+        done = self._moves.get(key)
+        if done is None:
+            target = self._target(self._kinds[n], c)
+            done = self._moves[key] = self._closure[self._number[target]] if target is not None else 0
+        return done
+
+    def _target(self, st: _State, c: str) -> _State | None:
+        """The state ``st`` goes to on ``c`` (before closure), or None."""
+        if st[0] == "b":
+            i = st[1]
+            if c == "/" and i < len(self.units):
+                return ("a", i) if self.units[i] is None else ("c", i, 0, True)
+            return None
+        if c == "/":
+            return None
+        if st[0] == "a":
+            return st
+        _, i, t, first = st
+        toks, hidden = self.units[i]  # type: ignore[misc]
+        if (hidden and first and c == ".") or t >= len(toks):
+            return None
+        kind, value = toks[t]
+        if kind == "star":
+            return ("c", i, t, False)
+        if kind == "any1" or (kind == "lit" and value == c):
+            return ("c", i, t + 1, False)
+        if kind == "set":
+            negated, chars = value  # type: ignore[misc]
+            if (c in chars) != negated:
+                return ("c", i, t + 1, False)
+        return None
+
+
+def _bits(mask: int) -> list[int]:
+    """The positions of the set bits of ``mask``."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
 
 
 # A real path: "" (the root) or "/name/name..." with names other than "", "." and "..".
@@ -162,6 +231,10 @@ def _v_step(v: int, c: str) -> int | None:
     return _V_NAME
 
 
+# _v_step as a table: per state, the next state on "/", on ".", on any other character.
+_V_NEXT = {v: (_v_step(v, "/"), _v_step(v, "."), _v_step(v, "x")) for v in range(5)}
+
+
 def intersect(arg: Segments, pattern: Segments, exceptions: Sequence[Segments] = ()) -> Intersection:
     """Is there a path ``arg`` may name (shell rules) that ``pattern`` matches and no exception does?"""
     return _intersect(arg, pattern, tuple(exceptions))
@@ -179,8 +252,12 @@ def _intersect(arg: Segments, pattern: Segments, exceptions: tuple[Segments, ...
     )
     # The fresh character first: the example then reads `/root/.ssh/x`, not a random name.
     alphabet = [fresh, *sorted(named - {"/"}), "/"]
+    rank = {c: k for k, c in enumerate(alphabet)}
+    always = frozenset({fresh, ".", "/"})
+    orders: dict[frozenset[str], list[str]] = {}  # characters told apart -> in alphabet order
+    g_step, p_step, g_told, p_told = g.step, p.step, g.relevant, p.relevant
     start = (_V_START, g.start(), p.start(), tuple(e.start() for e in es))
-    parent: dict[tuple, tuple[tuple, str] | None] = {start: None}
+    parent: dict[tuple[Any, ...], tuple[tuple[Any, ...], str] | None] = {start: None}
     queue = deque([start])
     while queue:
         state = queue.popleft()
@@ -189,17 +266,26 @@ def _intersect(arg: Segments, pattern: Segments, exceptions: tuple[Segments, ...
             e.accepts(s) for e, s in zip(es, ess)
         ):
             return Intersection(True, _path(parent, state))
-        for c in alphabet:
-            nv = _v_step(v, c)
+        # Characters no automaton tells apart here lead where the fresh one (tried first)
+        # leads, so they are skipped: the search and its shortest example stay the same.
+        told = always | g_told(gs) | p_told(ps)
+        for e, s in zip(es, ess):
+            if s:
+                told |= e.relevant(s)
+        chars = orders.get(told)
+        if chars is None:
+            chars = orders[told] = sorted(told, key=rank.__getitem__)
+        for c in chars:
+            nv = _V_NEXT[v][0 if c == "/" else 1 if c == "." else 2]
             if nv is None:
                 continue
-            ngs = g.step(gs, c)
+            ngs = g_step(gs, c)
             if not ngs:
                 continue
-            nps = p.step(ps, c)
+            nps = p_step(ps, c)
             if not nps:
                 continue
-            nxt = (nv, ngs, nps, tuple(e.step(s, c) if s else s for e, s in zip(es, ess)))
+            nxt = (nv, ngs, nps, tuple([e.step(s, c) if s else s for e, s in zip(es, ess)]) if es else ())
             if nxt not in parent:
                 if len(parent) >= _BUDGET:
                     return Intersection(True)
@@ -208,7 +294,7 @@ def _intersect(arg: Segments, pattern: Segments, exceptions: tuple[Segments, ...
     return Intersection(False)
 
 
-def _path(parent: dict[tuple, tuple[tuple, str] | None], state: tuple) -> str:
+def _path(parent: dict[tuple[Any, ...], tuple[tuple[Any, ...], str] | None], state: tuple[Any, ...]) -> str:
     out: list[str] = []
     link = parent[state]
     while link is not None:

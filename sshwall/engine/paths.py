@@ -23,11 +23,15 @@ the protected exceptions) and names the shortest shared path in the deny reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from functools import lru_cache
+from typing import cast
+
+from sshwall.engine.pathindex import PatternTree
 
 ANY = "**"
 Segments = tuple[str, ...]
+_CharSet = tuple[bool, frozenset[str]]  # the value of a ('set', ...) token: (negated, chars)
 _GLOB_CHARS = frozenset("*?[")
 _LIVE = re.compile(r"[*?\[]")
 
@@ -206,10 +210,10 @@ def _char_overlap(a: tuple[str, object], b: tuple[str, object]) -> bool:
         return a[1] == b[1]
     if a[0] == "lit":
         a, b = b, a
-    neg_a, set_a = a[1]  # type: ignore[misc]
+    neg_a, set_a = cast(_CharSet, a[1])
     if b[0] == "lit":
         return (b[1] in set_a) != neg_a
-    neg_b, set_b = b[1]  # type: ignore[misc]
+    neg_b, set_b = cast(_CharSet, b[1])
     if neg_a and neg_b:
         return True
     if neg_a:
@@ -228,23 +232,39 @@ def segment_overlap(x: str, y: str) -> bool:
     if lx and ly:
         return unescape(x) == unescape(y)
     a, b = _tokens(x), _tokens(y)
+    pa, sa, simple_a = _token_bounds(a)
+    pb, sb, simple_b = _token_bounds(b)
+    if not (pa.startswith(pb) or pb.startswith(pa)) or not (sa.endswith(sb) or sb.endswith(sa)):
+        return False  # every shared name would start (end) with both
+    if simple_a and simple_b:
+        return True  # `pre*mid*suf` both: longest prefix + both middles + longest suffix
+    return _tokens_meet(a, b)
 
-    @lru_cache(maxsize=None)
-    def go(i: int, j: int) -> bool:
-        if i == len(a) and j == len(b):
-            return True
-        if i < len(a) and a[i][0] == "star" and go(i + 1, j):
-            return True
-        if j < len(b) and b[j][0] == "star" and go(i, j + 1):
-            return True
-        if i < len(a) and j < len(b) and _char_overlap(a[i], b[j]):
-            ni = i if a[i][0] == "star" else i + 1
-            nj = j if b[j][0] == "star" else j + 1
-            if (ni, nj) != (i, j):
-                return go(ni, nj)
-        return False
 
-    return go(0, 0)
+def _tokens_meet(a: tuple[tuple[str, object], ...], b: tuple[tuple[str, object], ...]) -> bool:
+    """Do two token sequences share a string? A walk over pairs of positions: a star may
+    match nothing (move past it) or one more character (stay on it); other tokens match one
+    character both sides can be."""
+    na, nb = len(a), len(b)
+    seen: set[tuple[int, int]] = set()
+    todo = [(0, 0)]
+    while todo:
+        pair = todo.pop()
+        if pair in seen:
+            continue
+        seen.add(pair)
+        i, j = pair
+        if i == na and j == nb:
+            return True
+        star_a = i < na and a[i][0] == "star"
+        star_b = j < nb and b[j][0] == "star"
+        if star_a:
+            todo.append((i + 1, j))
+        if star_b:
+            todo.append((i, j + 1))
+        if i < na and j < nb and not (star_a and star_b) and _char_overlap(a[i], b[j]):
+            todo.append((i if star_a else i + 1, j if star_b else j + 1))
+    return False
 
 
 # -- whole paths ------------------------------------------------------------------------------
@@ -262,6 +282,14 @@ def overlap(a: Segments, b: Segments) -> bool:
 
 @lru_cache(maxsize=65536)
 def _overlap(a: Segments, b: Segments) -> bool:
+    if a and b:
+        # Where neither side starts (ends) with `**`, the first (last) names line up.
+        if a[0] != ANY and b[0] != ANY and not _segments_meet(a[0], b[0]):
+            return False
+        if a[-1] != ANY and b[-1] != ANY and not _segments_meet(a[-1], b[-1]):
+            return False
+        if len(a) != len(b) and ANY not in a and ANY not in b:
+            return False
     memo: dict[tuple[int, int], bool] = {}
 
     def go(i: int, j: int) -> bool:
@@ -334,7 +362,7 @@ def _segment_regex(segment: str) -> str:
         elif kind == "star":
             out.append("[^/]*")
         else:
-            negated, chars = value  # type: ignore[misc]
+            negated, chars = cast(_CharSet, value)
             body = "".join(re.escape(c) for c in sorted(chars))
             out.append(f"[^/{body}]" if negated else f"[{body}]" if body else "(?!)")
     return "".join(out)
@@ -348,80 +376,86 @@ def pattern_regex(pattern: Segments) -> str:
 class PatternSet:
     """Named patterns compiled once; which of them a path may name.
 
-    Literal paths (the common case) are matched with one combined regular expression; paths
-    with globs or unknown folders fall back to the exact ``overlap`` reasoning.
+    The patterns' segments stand in two trees (``sshwall.engine.pathindex``), one as written
+    and one reversed; a path walks one of them once, from its more selective end (from its
+    last segment when that is a name or when it starts in an unknown folder, else from its
+    first), and the answer is ``overlap``'s for each pattern.
     """
 
     def __init__(self, named: tuple[tuple[str, Segments], ...]) -> None:
         self.named = named
-        # Each pattern is filed under one literal segment a matching path must contain (its
-        # longest), so a literal path is only tried against the few patterns that share a
-        # segment name with it; patterns without a literal segment are always tried.
-        self._by_segment: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
-        self._always: list[tuple[int, re.Pattern[str]]] = []
-        for i, (_, segs) in enumerate(named):
-            entry = (i, re.compile(pattern_regex(segs)))
-            literal = [unescape(s) for s in segs if s != ANY and is_literal(s)]
-            if literal:
-                self._by_segment.setdefault(max(literal, key=len), []).append(entry)
-            else:
-                self._always.append(entry)
-        # The patterns without a literal segment (``**/*.pem``: most of a catalogue) in one
-        # expression, so a literal path that matches none of them costs one search, not one each.
-        self._any_always = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in self._always)) if self._always else None
-        # For paths with globs or unknown folders: necessary conditions of ``overlap``, cheap
-        # enough to try first (the exact check costs a search per pattern).
-        self._shape = tuple(
-            (segs[0] if segs else ANY, segs[-1] if segs else ANY, ANY in segs, sum(x != ANY for x in segs))
-            for _, segs in named
-        )
+        self._forward = PatternTree((segs for _, segs in named), _segment_regex, _bounds)
+        self._backward = PatternTree((segs[::-1] for _, segs in named), _segment_regex, _bounds)
 
     def matches(self, path: Segments) -> list[str]:
         """Names of every pattern some path named by ``path`` matches, in policy order."""
         if not self.named:
             return []
-        if is_literal_path(path):
-            names = [unescape(s) for s in path]
-            text = "".join("/" + n for n in names)
-            tried = [e for n in dict.fromkeys(names) for e in self._by_segment.get(n, ())]
-            if self._any_always is not None and self._any_always.fullmatch(text):
-                tried += self._always
-            if len(tried) > 1:
-                tried.sort()  # by policy order: the indexes are unique, patterns never compared
-            return [self.named[i][0] for i, rx in tried if rx.fullmatch(text)]
-        return list(self._overlapping(path))
+        return [self.named[i][0] for i in sorted(self._search(path))]
 
     def first(self, path: Segments) -> str | None:
         """The first pattern (in policy order) some path named by ``path`` matches, or None."""
-        if is_literal_path(path):
-            found = self.matches(path)
-            return found[0] if found else None
-        return next(self._overlapping(path), None)
+        found = self._search(path) if self.named else ()
+        return self.named[min(found)][0] if found else None
 
-    def _overlapping(self, path: Segments) -> Iterator[str]:
-        for (name, segs), shape in zip(self.named, self._shape):
-            if _may_overlap(path, shape) and overlap(path, segs):
-                yield name
+    def _search(self, path: Segments) -> set[int]:
+        # From the end when it is a name, or when the start is an unknown folder.
+        if path and path[-1] != ANY and (path[0] == ANY or is_literal(path[-1])):
+            return self._backward.search(path[::-1], _segments_meet, _bounds, _name_test)
+        return self._forward.search(path, _segments_meet, _bounds, _name_test)
 
 
-def _may_overlap(path: Segments, shape: tuple[str, str, bool, int]) -> bool:
-    """False when ``overlap(path, pattern)`` cannot hold, judged by the pattern's ends and size.
+def _bounds(segment: str) -> tuple[str, str, bool]:
+    """The literal prefix and suffix of a segment (every name it matches starts and ends so),
+    and whether it is literal text with ``*`` and nothing else (``pathindex.Bounds``)."""
+    return _token_bounds(_tokens(segment))
 
-    A path that matches both has its first name matched by both first segments and its last
-    name by both last segments, wherever neither is ``**``; and without ``**`` a side has one
-    name per segment, so it needs at least as many segments as the other side's fixed ones.
-    """
-    if not path:
+
+def _token_bounds(toks: tuple[tuple[str, object], ...]) -> tuple[str, str, bool]:
+    k = 0
+    while k < len(toks) and toks[k][0] == "lit":
+        k += 1
+    prefix = "".join(str(v) for _, v in toks[:k])
+    if k == len(toks):
+        return prefix, prefix, False
+    m = len(toks)
+    while toks[m - 1][0] == "lit":
+        m -= 1
+    simple = all(kind in ("lit", "star") for kind, _ in toks)
+    return prefix, "".join(str(v) for _, v in toks[m:]), simple
+
+
+def _name_test(segment: str) -> Callable[[str], bool] | None:
+    """For a glob of literal text and ``*`` only: a test of a plain name against it (the
+    shell's dot rule included), done with string searches; None for other globs."""
+    chunks = [""]
+    for kind, value in _tokens(segment):
+        if kind == "star":
+            chunks.append("")
+        elif kind == "lit":
+            chunks[-1] += str(value)
+        else:
+            return None
+    hidden = segment[:1] in ("*", "?", "[")
+    first, last, middle = chunks[0], chunks[-1], chunks[1:-1]
+    least = sum(map(len, chunks))
+    if len(chunks) == 1:
+        return first.__eq__
+
+    def test(name: str) -> bool:
+        if (hidden and name[:1] == ".") or len(name) < least:
+            return False
+        if not (name.startswith(first) and name.endswith(last)):
+            return False
+        at, end = len(first), len(name) - len(last)
+        for chunk in middle:  # leftmost matches leave the most room for the rest
+            k = name.find(chunk, at, end)
+            if k < 0:
+                return False
+            at = k + len(chunk)
         return True
-    first, last, open_, fixed = shape
-    if first != ANY and path[0] != ANY and not _segments_meet(path[0], first):
-        return False
-    if last != ANY and path[-1] != ANY and not _segments_meet(path[-1], last):
-        return False
-    path_open = ANY in path
-    if not path_open and (len(path) < fixed or (not open_ and len(path) != fixed)):
-        return False
-    return open_ or fixed >= sum(x != ANY for x in path)
+
+    return test
 
 
 def _segments_meet(arg: str, pattern: str) -> bool:

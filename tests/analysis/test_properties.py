@@ -227,11 +227,11 @@ def assert_sound(policy: Policy, text: str) -> Verdict:
     a = analyse_bounded(text)
     v = decide(policy, text)
     assert isinstance(v, Verdict)
-    assert not [h for h in v.hits if h.rule == "engine.error"], (text, v.explain())
+    assert not [h for h in v.hits if h.rule == "engine.error"], (text, v.to_json())
     if not a.ok:
-        assert v.decision == Decision.DENY, (text, [f.describe() for f in a.findings], v.explain())
+        assert v.decision == Decision.DENY, (text, [f.describe() for f in a.findings], v.to_json())
         # The deny names the analyser's reason, so the agent can see what to change.
-        assert any(h.rule.startswith("analysis.") for h in v.deciding), v.explain()
+        assert any(h.rule.startswith("analysis.") for h in v.deciding), v.to_json()
     if v.decision == Decision.ALLOW:
         assert a.ok
     return v
@@ -338,7 +338,10 @@ def test_the_corpus_is_allowed_before_mutation(policy: Policy) -> None:
     assert len(allowed) >= 0.9 * len(CORPUS)
 
 
-APPENDED = [" ; rm -rf /srv", ";rm -rf /srv", "\nrm -rf /srv", " && rm -rf /srv", " || rm -rf /srv", " | sh", " & rm -rf /srv", " $(rm -rf /srv)", " `rm -rf /srv`", " > /etc/x"]
+APPENDED = [
+    " ; rm -rf /srv", ";rm -rf /srv", "\nrm -rf /srv", " && rm -rf /srv", " || rm -rf /srv", " | sh", " & rm -rf /srv",
+    " $(rm -rf /srv)", " `rm -rf /srv`", " > /etc/x",
+]
 
 
 @needs_corpus
@@ -350,7 +353,7 @@ def test_a_payload_appended_to_an_allowed_command_is_denied(policy: Policy, payl
             continue  # e.g. a trailing comment would swallow the payload
         mutated = command + payload
         v = corpus_call(policy, case, mutated)
-        assert v.decision == Decision.DENY, f"{mutated!r} was {v.decision.value}: {v.explain()}"
+        assert v.decision == Decision.DENY, f"{mutated!r} was {v.decision.value}: {v.to_json()}"
 
 
 INSERTED = [";rm -rf /", "$(id)", "`id`", "|sh", "&", ">/etc/x"]
@@ -406,9 +409,9 @@ def test_single_character_mutations_are_sound(policy: Policy, case: dict[str, An
         mutated = command[:pos] + char + command[pos + 1 :]
     a = analyse_bounded(mutated)
     v = corpus_call(policy, case, mutated)
-    assert not [h for h in v.hits if h.rule == "engine.error"], (mutated, v.explain())
+    assert not [h for h in v.hits if h.rule == "engine.error"], (mutated, v.to_json())
     if not a.ok:
-        assert v.decision == Decision.DENY, (mutated, v.explain())
+        assert v.decision == Decision.DENY, (mutated, v.to_json())
 
 
 # -- (d) literal words agree with bash ----------------------------------------------------------

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sshwall.analysis import FindingKind, Word, analyse, expand_braces
-from sshwall.analysis.words import MAX_BRACE_EXPANSION, WordError, expands_braces, scan_word
+from sshwall.analysis.words import MAX_BRACE_EXPANSION, expands_braces, scan_word
+from sshwall.errors import WordError
 
 
 def glob_matches(name: str, pattern: str) -> bool:

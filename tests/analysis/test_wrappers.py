@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from sshwall.analysis import FindingKind, SimpleCommand, analyse
-from sshwall.analysis.wrappers import GRAMMARS, SHELLS, basename, find_exec_commands, unwrap_once
 from sshwall.analysis.words import scan_word
+from sshwall.analysis.wrappers import GRAMMARS, SHELLS, basename, find_exec_commands, unwrap_once
 
 
 def only(source: str) -> SimpleCommand:

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.analysis.words import WordError, expand_braces, scan_word
+from sshwall.analysis.words import expand_braces, scan_word
 from sshwall.engine import Decision, ToolCall, evaluate
 from sshwall.engine.commands import _Checker
 from sshwall.engine.globwitness import fallback, intersect
 from sshwall.engine.paths import ANY, escape, normalise
+from sshwall.errors import WordError
 from sshwall.policy import load_policy
 from sshwall.policy.model import CommandSet
 from tests.engine.test_globs_diff import FILES, PROTECTED, _bash_or_skip, _expand, _reference, words

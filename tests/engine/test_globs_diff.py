@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.analysis.words import WordError, expand_braces, scan_word
+from sshwall.analysis.words import expand_braces, scan_word
 from sshwall.engine.commands import _Paths
 from sshwall.engine.paths import escape, normalise
+from sshwall.errors import WordError
 
 FILES = [
     "etc/shadow", "etc/shadow-", "etc/gshadow", "etc/passwd", "etc/hostname", "etc/sudoers",
