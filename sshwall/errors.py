@@ -32,8 +32,8 @@ The tree::
 A few private exceptions stay where they are because they are control flow that never leaves
 the code that raises them (each is caught there and turned into a value): ``_Deny`` in
 ``sshwall.limits.sqlite`` (rolls a transaction back), ``_Unknown`` in ``sshwall.analysis.builtins``,
-``_Unreadable`` / ``_Infeasible`` in ``sshwall.engine.scriptbase`` (caught by the sed and awk
-checkers), ``_SedDenied`` in ``sshwall.engine.sedscript``, and the CLI's private usage errors.
+``_Unreadable`` / ``_Infeasible`` in ``sshwall.engine.sedawk.common`` (caught by the sed and awk
+checkers), ``_SedDenied`` in ``sshwall.engine.sedawk.sed``, and the CLI's private usage errors.
 """
 
 from __future__ import annotations

@@ -12,8 +12,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("mcp", "httpx", "httpcore", "anyio", "uvicorn", "starlette", "paramiko", "cryptography", "redis", "sqlite3")
-GATEWAY = ("sshwall.proxy.serve", "sshwall.proxy.sdk", "sshwall.proxy.relay", "sshwall.proxy.upstream",
+GATEWAY = ("sshwall.proxy.gateway", "sshwall.proxy.sdk", "sshwall.proxy.relay", "sshwall.proxy.upstream",
            "sshwall.backend", "sshwall.oracle", "sshwall.cli.serve")
+# What only the stateful stages need: the event loop (and ssl under it), the audit log, the rate
+# caps and task registry. ``check`` decides by ``Firewall.preview``, the pure stages only.
+STATEFUL = ("asyncio", "ssl", "concurrent", "sshwall.audit", "sshwall.limits", "sshwall.proxy.limitguard",
+            "sshwall.proxy.stages.audit", "sshwall.proxy.stages.limits", "sshwall.proxy.stages.build")
 
 PROBE = """
 import io, json, sys
@@ -38,6 +42,14 @@ def test_check_and_test_stay_light(argv: list[str]) -> None:
     gateway = sorted(m for m in modules if any(m == g or m.startswith(g + ".") for g in GATEWAY))
     assert heavy == [] and gateway == [], (heavy, gateway)
     assert "sshwall.proxy.firewall" in modules  # decided by the gateway's own stage
+
+
+@pytest.mark.parametrize("argv", [["check", "--", "uptime"], ["test"]])
+def test_check_and_test_load_no_stateful_stage(argv: list[str]) -> None:
+    code, modules = loaded(*argv)
+    assert code == 0
+    stateful = sorted(m for m in modules if any(m == s or m.startswith(s + ".") for s in STATEFUL))
+    assert stateful == [], stateful
 
 
 def test_help_imports_no_subcommand() -> None:

@@ -7,6 +7,7 @@ forwards a call; ``verify(path)`` checks the chain; ``tail(path)`` shows recent 
 
 from __future__ import annotations
 
+from sshwall.audit.chain import VerifyReport, verify, verify_series
 from sshwall.audit.events import decision_event, notice_event, outcome_event
 from sshwall.audit.log import REOPENED, AuditLog
 from sshwall.audit.record import GENESIS, AuditRecord, record_hash
@@ -19,7 +20,6 @@ from sshwall.audit.redact import (
 )
 from sshwall.audit.series import rotated_series
 from sshwall.audit.tail import follow, format_record, tail
-from sshwall.audit.chain import VerifyReport, verify, verify_series
 from sshwall.errors import AuditError
 
 __all__ = [

@@ -26,6 +26,9 @@ written one at a time in the order they were handed over (the thread is the only
 a FIFO queue), the chain stays whole, and several gateway processes appending to one file stay
 safe through the same flock. ``append`` stays for the CLI and tests, and may be mixed with
 them (the thread lock orders them).
+
+This module keeps the chain; the file operations it uses (open, ``flock``, finding a file's head)
+are in ``sshwall.audit.logfile``, the writer thread in ``sshwall.audit.writer``.
 """
 
 from __future__ import annotations
@@ -34,105 +37,28 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 
-from sshwall.audit.record import (
-    GENESIS,
-    RESERVED,
-    AuditRecord,
-    canonical,
-    parse_line,
-    record_hash,
-    rfc3339,
-)
+from sshwall.audit.logfile import Carry, find_head, flocked, open_log, predecessor
+from sshwall.audit.record import GENESIS, RESERVED, AuditRecord, canonical, record_hash, rfc3339
 from sshwall.audit.redact import JsonValue, sanitize_fields
-from sshwall.audit.series import rotated_series
+from sshwall.audit.writer import WriterThread
 from sshwall.errors import AuditError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: one writer process only (see docs/audit.md)
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["REOPENED", "AuditError", "AuditLog", "find_head"]
 
 REOPENED = "audit-reopened"
 """The kind of the record that continues the chain in a new file (or notes a switch of file)."""
 
-_BLOCK = 65536
-_SCAN_LIMIT = 16 * 1024 * 1024  # how far back from the end a head is looked for
 _WHAT = {
     "renamed": "the audit log was renamed away (rotated); this file continues its chain",
     "deleted": "the audit log was deleted while in use; its records up to previous_seq are lost",
     "truncated": "the audit log was truncated while in use (copytruncate?); the chain continues",
     "rotated": "the audit log was rotated while no writer had it open; this file continues the newest rotated file",
 }
-
-
-def _open(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-
-
-def find_head(fd: int, size: int) -> tuple[int, str, bool] | None:
-    """``(seq, hash, ends_with_newline)`` of the last valid record before byte ``size``.
-
-    ``(0, GENESIS, True)`` for an empty file; ``None`` when no line in the last ``_SCAN_LIMIT``
-    bytes is a record whose hash checks out (not an audit log, or destroyed). Torn or garbage
-    lines at the end are skipped: they stay in the file for ``verify`` to report.
-    """
-    if size == 0:
-        return 0, GENESIS, True
-    ends_with_newline = os.pread(fd, 1, size - 1) == b"\n"
-    pos, rest = size, b""
-    while pos > 0 and size - pos < _SCAN_LIMIT:
-        step = min(_BLOCK, pos)
-        pos -= step
-        pieces = (os.pread(fd, step, pos) + rest).split(b"\n")
-        rest = pieces.pop(0) if pos > 0 else b""  # may be the end of a longer line: read on
-        for line in reversed(pieces):
-            if line:
-                rec = parse_line(line)
-                if isinstance(rec, dict) and rec["hash"] == record_hash(rec):
-                    seq = rec["seq"]
-                    assert isinstance(seq, int)
-                    return seq, str(rec["hash"]), ends_with_newline
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Carry:
-    """The chain of a file the log left, to be continued (or noted) in the file it writes now."""
-
-    seq: int
-    hash: str
-    reason: str  # renamed | deleted | truncated
-
-
-def _predecessor(path: Path) -> _Carry | None:
-    """The head of the newest rotated file beside an empty log (``audit.jsonl.1``...), if any."""
-    try:
-        older = [p for p in rotated_series(path)[:-1] if p.suffix != ".gz"]
-    except AuditError:
-        return None
-    if not older:
-        return None
-    try:
-        fd = os.open(older[-1], os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        head = find_head(fd, os.fstat(fd).st_size)
-    except OSError:
-        head = None
-    finally:
-        os.close(fd)
-    return _Carry(head[0], head[1], "rotated") if head and head[0] > 0 else None
 
 
 class AuditLog:
@@ -157,23 +83,21 @@ class AuditLog:
         self._fsync = fsync
         self._secret_names = frozenset(secret_names)
         self._lock = threading.Lock()
-        self._writer: ThreadPoolExecutor | None = None  # made at the first submit (see the module doc)
-        self._writer_pid = -1
-        self._writer_lock = threading.Lock()
+        self._writer = WriterThread("sshwall-audit")
         self._seq, self._prev, self._size, self._newline = 0, GENESIS, -1, True
-        self._carry: _Carry | None = None
+        self._carry: Carry | None = None
         try:
-            self._fd, self._pid = _open(self._path), os.getpid()
+            self._fd, self._pid = open_log(self._path), os.getpid()
         except OSError as err:
             raise AuditError(f"cannot open audit log {self._path}: {err.strerror or err}") from err
         try:
-            with self._flocked(shared=True):
+            with flocked(self._fd, shared=True):
                 self._sync_head()
         except BaseException:
             os.close(self._fd)
             raise
         if self._size == 0:
-            self._carry = _predecessor(self._path)
+            self._carry = predecessor(self._path)
 
     @property
     def path(self) -> Path:
@@ -185,17 +109,6 @@ class AuditLog:
         """``(seq, hash)`` of the last record this object wrote or found."""
         return self._seq, self._prev
 
-    @contextmanager
-    def _flocked(self, *, shared: bool = False) -> Iterator[None]:
-        if fcntl is None:
-            yield
-            return
-        fcntl.flock(self._fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
     def _sync_head(self) -> None:
         """Re-reads the head when the file's end is not where our last write left it."""
         size = os.fstat(self._fd).st_size
@@ -203,7 +116,7 @@ class AuditLog:
             return
         if 0 <= size < self._size and self._seq > 0 and self._carry is None:
             # Only a truncation shrinks an append-only file (our own undo resets _size).
-            self._carry = _Carry(self._seq, self._prev, "truncated")
+            self._carry = Carry(self._seq, self._prev, "truncated")
         head = find_head(self._fd, size)
         if head is None:
             raise AuditError(f"{self._path} holds no valid audit record at its end; refusing to append")
@@ -226,17 +139,17 @@ class AuditLog:
         if os.getpid() != self._pid:  # forked: a shared descriptor would share the flock
             os.close(self._fd)  # the child's copy only; the parent keeps its own
             self._fd, self._size = -1, -1
-            self._fd, self._pid = _open(self._path), os.getpid()
+            self._fd, self._pid = open_log(self._path), os.getpid()
         reason = self._moved()
         if reason is None:
             return
         try:
-            with self._flocked():  # the old file's real end, with other writers' last records
+            with flocked(self._fd):  # the old file's real end, with other writers' last records
                 self._sync_head()
         except AuditError:  # vandalised before it went: continue from what we last knew
             pass
-        carry = self._carry or _Carry(self._seq, self._prev, reason)
-        fd = _open(self._path)  # on failure we stay on the old file, and refuse again next time
+        carry = self._carry or Carry(self._seq, self._prev, reason)
+        fd = open_log(self._path)  # on failure we stay on the old file, and refuse again next time
         os.close(self._fd)
         self._fd, self._size, self._carry = fd, -1, carry
 
@@ -313,7 +226,7 @@ class AuditLog:
             try:
                 for _ in range(8):
                     self._follow_path()
-                    with self._flocked():
+                    with flocked(self._fd):
                         # Checked again under the flock: a rotation between the check above and
                         # the lock is followed, never written past.
                         if self._moved() is not None:
@@ -344,16 +257,12 @@ class AuditLog:
     def submit(self, event: Mapping[str, object]) -> Future[AuditRecord]:
         """Hands ``event`` to the log's one writer thread; the future gives the record, or the
         ``AuditError`` of ``append``. Records are written in the order they were submitted."""
-        with self._writer_lock:
-            if self._fd < 0:
-                raise AuditError(f"audit log {self._path} is closed")
-            if self._writer is None or self._writer_pid != os.getpid():  # a forked child: its own thread
-                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sshwall-audit")
-                self._writer_pid = os.getpid()
-            try:
-                return self._writer.submit(self.append, event)
-            except RuntimeError as err:  # shut down by close()
-                raise AuditError(f"audit log {self._path} is closed") from err
+        if self._fd < 0:
+            raise AuditError(f"audit log {self._path} is closed")
+        try:
+            return self._writer.submit(self.append, event)
+        except RuntimeError as err:  # the interpreter is shutting down
+            raise AuditError(f"audit log {self._path} is closed") from err
 
     async def append_async(self, event: Mapping[str, object]) -> AuditRecord:
         """``append`` on the writer thread (``submit``), awaited without blocking the event loop.
@@ -366,10 +275,7 @@ class AuditLog:
 
     def close(self) -> None:
         """Writes what was submitted, then closes the file; later appends raise ``AuditError``."""
-        with self._writer_lock:
-            writer, self._writer = self._writer, None
-        if writer is not None and self._writer_pid == os.getpid():
-            writer.shutdown(wait=True)
+        self._writer.shutdown()
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)

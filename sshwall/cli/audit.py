@@ -10,9 +10,9 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
+from sshwall.audit.chain import verify_series
 from sshwall.audit.series import rotated_series
 from sshwall.audit.tail import follow, tail
-from sshwall.audit.chain import verify_series
 from sshwall.errors import AuditError, UsageError
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2

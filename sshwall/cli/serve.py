@@ -15,7 +15,7 @@ import sys
 from dataclasses import fields
 from typing import TextIO
 
-from sshwall.proxy.serve import run as run_gateway
+from sshwall.proxy.gateway import run as run_gateway
 from sshwall.proxy.settings import GatewaySettings, HttpLimits
 
 

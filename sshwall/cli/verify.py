@@ -12,9 +12,9 @@ import argparse
 import json
 from typing import TextIO
 
-from sshwall.engine import load_checked
+from sshwall.engine import Decision, ToolCall, evaluate, load_checked
 from sshwall.errors import TargetError, UsageError
-from sshwall.policy.model import Policy
+from sshwall.policy.model import HostGroup, Policy
 from sshwall.targets.match import find_group, policy_hosts
 from sshwall.targets.survey import HostReport, VerifyOptions, verify_targets
 
@@ -38,6 +38,16 @@ def targets_of(policy: Policy, extra: list[tuple[str, int | None]]) -> list[tupl
         for p in policy.hosts[group].ports if group is not None else (22,):
             seen.setdefault((host, p), None)
     return list(seen)
+
+
+def canary_verdict(policy: Policy, group: HostGroup, command: str) -> str | None:
+    """Why the policy would not let ``command`` run as an ``executeCommand`` on the group's
+    hosts, or ``None`` when it allows it (the survey's ``VerifyOptions.canary_check``)."""
+    call = ToolCall("executeCommand", {"connectionId": "verify", "command": command})
+    verdict = evaluate(policy, call, command_set=group.commands)
+    if verdict.decision == Decision.ALLOW:
+        return None
+    return f"the policy {'denies' if verdict.decision == Decision.DENY else 'prompts for'} it: " + "; ".join(verdict.reasons)
 
 
 def _key_cell(r: HostReport) -> str:
@@ -131,7 +141,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     targets = targets_of(policy, list(args.host))
     if not targets:
         raise UsageError(f"{args.rules} names no single hosts (only wildcards or ranges); give --host")
-    opts = VerifyOptions(user=args.user, key=args.key, timeout=args.timeout)
+    opts = VerifyOptions(user=args.user, key=args.key, timeout=args.timeout, canary_check=canary_verdict)
     reports = verify_targets(policy, targets, opts)
     if args.json:
         out.write(json.dumps([r.to_json() for r in reports], indent=2) + "\n")

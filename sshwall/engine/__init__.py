@@ -6,7 +6,7 @@ from sshwall.engine.commandset import prepare
 from sshwall.engine.evaluate import effective_interval, evaluate
 from sshwall.engine.examples import ExampleResult, load_checked, run_examples
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
-from sshwall.policy.model import Decision
+from sshwall.policy.base import Decision
 
 __all__ = [
     "Decision",

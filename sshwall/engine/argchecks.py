@@ -10,7 +10,7 @@ from __future__ import annotations
 from sshwall.analysis import Word
 from sshwall.engine.argresult import Endless, ParsedArgs, Use
 from sshwall.engine.optreader import Chain, Seen
-from sshwall.policy.model import EndlessRule, ProgramSpec, ValueRule
+from sshwall.policy.commandsets import EndlessRule, ProgramSpec, ValueRule
 
 
 def check_flags(res: ParsedArgs, visited: list[ProgramSpec], seen: list[Seen], operands: list[Word]) -> None:

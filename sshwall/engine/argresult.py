@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sshwall.analysis import Word
+from sshwall.policy.commandsets import ProgramSpec, ValueRule
 from sshwall.policy.flags import ArgKind
-from sshwall.policy.model import ProgramSpec, ValueRule
 
 NUMERIC = "-NUM"
 

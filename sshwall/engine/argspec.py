@@ -20,7 +20,7 @@ from sshwall.engine.argchecks import check_flags, check_operands, check_value
 from sshwall.engine.argresult import NUMERIC, Endless, ParsedArgs, Use
 from sshwall.engine.optreader import Chain, Reader, Seen, find_sub, old_style, permutes, restricts_flags
 from sshwall.engine.paths import escape
-from sshwall.policy.model import ProgramSpec
+from sshwall.policy.commandsets import ProgramSpec
 
 _FIND_TOKENS = frozenset({"(", ")", "!", ","})
 _PID_LIST = re.compile(r"[0-9,]+")

@@ -26,9 +26,10 @@ from collections.abc import Collection
 
 from sshwall.analysis import analyse
 from sshwall.engine.commands import check_commands
+from sshwall.engine.keystrokes import replay
 from sshwall.engine.rewrites import SAVED_FALLBACK, ConnectionFacts
-from sshwall.engine.terminal import replay
-from sshwall.policy.model import Decision, Policy
+from sshwall.policy.base import Decision
+from sshwall.policy.model import Policy
 from sshwall.profiles import TerminalAutoPassword
 
 WHAT = ("the upstream types the connection's password and Enter into the terminal whenever its output "

@@ -13,10 +13,11 @@ from sshwall.engine.commandset import PathGlobs, compiled
 from sshwall.engine.formats import check_format
 from sshwall.engine.globwitness import fallback, intersect
 from sshwall.engine.paths import ANY, Segments, covered, is_literal, is_literal_path, normalise, overlap
-from sshwall.engine.scripts import check_awk, check_sed
+from sshwall.engine.sedawk import check_awk, check_sed
 from sshwall.engine.verdict import Hit
 from sshwall.engine.workdir import UNKNOWN_PLACES, Places
-from sshwall.policy.model import CommandSet, Decision, ProgramSpec, ValueRule
+from sshwall.policy.base import Decision
+from sshwall.policy.commandsets import CommandSet, ProgramSpec, ValueRule
 
 _OPERATOR_WORDS = {
     "pipe": "pipe `|`",

@@ -4,12 +4,16 @@
 (``CommandSet.derived``): the protected, exception, writable and endless globs as pattern sets
 with the folders they lie in, one regular expression for every ``deny_programs`` glob, and the
 operators and constructs as sets. Load-time work, like parsing the policy: no per-call state.
+Each pattern set is built when a check first reads it (a set's exceptions and the folders of
+its endless files are often never searched: their trees would be a ``sshwall check`` process's
+loss); ``prepare`` builds them all at once.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from functools import cached_property
 
 from sshwall.engine.paths import PatternSet, Segments, ancestor_prefixes, normalise
 from sshwall.policy.model import CommandSet, Policy
@@ -19,10 +23,22 @@ class PathGlobs:
     """A command set's path globs, compiled once: the patterns and the folders they lie in."""
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
-        named = tuple((text, normalise(text, None)) for text in patterns)
-        self.segments = dict(named)
-        self.direct = PatternSet(named)
-        self.folders = PatternSet(tuple((t, p) for t, segs in named for p in ancestor_prefixes(segs)))
+        self._named = tuple((text, normalise(text, None)) for text in patterns)
+        self.segments = dict(self._named)
+
+    @cached_property
+    def direct(self) -> PatternSet:
+        """The patterns themselves (built on first use)."""
+        return PatternSet(self._named)
+
+    @cached_property
+    def folders(self) -> PatternSet:
+        """Every folder a pattern lies in, named by its pattern (built on first use)."""
+        return PatternSet(tuple((t, p) for t, segs in self._named for p in ancestor_prefixes(segs)))
+
+    def build(self) -> None:
+        """Build both pattern sets now."""
+        _ = self.direct, self.folders
 
     def hits(self, segs: Segments, recursive: bool) -> list[str]:
         """Every pattern ``segs`` may touch (the folders they lie in too, when recursive)."""
@@ -69,7 +85,9 @@ def prepare(policy: Policy) -> Policy:
     call it where a policy is loaded for serving, so no call pays for the compilation."""
     _ = policy.plan
     for cs in policy.commands.values():
-        compiled(cs)
+        done = compiled(cs)
+        for globs in (done.protected, done.exceptions, done.writable, done.endless):
+            globs.build()
     return policy
 
 

@@ -2,19 +2,22 @@
 
 Pure and deterministic: no I/O, no clock, no network. Stateful checks (rate caps, background
 tasks, connection bindings, host keys) happen in the proxy and can only make a verdict stricter.
+
+The call's arguments are type-checked first (``sshwall.engine.argtypes``); then each argument's
+meaning is checked: commands (``sshwall.engine.commands``), terminal input, and the tool rule's
+intervals, transfer paths and tunnels (``sshwall.engine.toolrules``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 from sshwall.analysis import Analysis, analyse
+from sshwall.engine.argtypes import check_types, number_problem, type_ok
 from sshwall.engine.autopassword import terminal_problems
 from sshwall.engine.commands import check_commands
-from sshwall.engine.paths import escape, is_literal_path, normalise, overlap
+from sshwall.engine.keystrokes import Keystrokes, replay
 from sshwall.engine.rewrites import (
     SAVED_FALLBACK,
     ConnectionFacts,
@@ -24,31 +27,14 @@ from sshwall.engine.rewrites import (
     sudo_triggered,
     tmux_problems,
 )
-from sshwall.engine.terminal import Keystrokes, replay
+from sshwall.engine.toolrules import default_path_hits, interval_hits, path_hits, tunnel_hits
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
 from sshwall.engine.workdir import Workdir, places_for
+from sshwall.policy.base import Decision
 from sshwall.policy.compiled import ToolPlan
-from sshwall.policy.durations import format_duration
-from sshwall.policy.model import Decision, PathRules, Policy, ToolRule
-from sshwall.profiles import ArgSpec, SudoPasswordRewrite, ToolProfile
-from sshwall.profiles.nodepath import default_path
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list, tuple),
-    "object": (dict, Mapping),
-}
-MAX_INTERVAL_MS = 366 * 86_400_000
-
-
-def type_ok(value: Any, json_type: str) -> bool:
-    """True when ``value`` (decoded JSON) has the JSON Schema type ``json_type``."""
-    if isinstance(value, bool) and json_type != "boolean":
-        return False
-    return isinstance(value, _JSON_TYPES[json_type])
+from sshwall.policy.model import Policy
+from sshwall.policy.tools import ToolRule
+from sshwall.profiles import SudoPasswordRewrite, ToolProfile
 
 
 def effective_interval(policy: Policy, call: ToolCall) -> int | None:
@@ -105,38 +91,9 @@ class _Evaluation:
             if call.arguments and rule.commands is None:
                 self.deny(rid, f"tool `{call.name}` is not in profile {p.profile.name}, so its arguments cannot be checked")
             return Verdict.of(self.hits)
-        if self.arguments(prof.arguments, call.arguments, rid, ""):
+        if check_types(prof.arguments, call.arguments, call.name, rid, "", self.hits):
             self.meaning(prof, rule, rid)
         return Verdict.of(self.hits)
-
-    def arguments(self, specs: Mapping[str, ArgSpec], args: Mapping[str, Any], rid: str, where: str) -> bool:
-        """Type-check arguments against the profile; False when any is wrong."""
-        ok = True
-        for name, value in args.items():
-            spec = specs.get(name)
-            if spec is None:
-                self.deny(rid, f"argument `{where}{name}` is not in the profile of `{self.call.name}`")
-                ok = False
-            elif value is None and not spec.required:
-                continue
-            elif not type_ok(value, spec.type):
-                self.deny(rid, f"argument `{where}{name}` must be {spec.type}, not {type(value).__name__}")
-                ok = False
-            elif spec.type in ("number", "integer") and (problem := number_problem(value, spec)) is not None:
-                self.deny(f"{rid}.interval" if spec.kind == "interval" else rid, f"argument `{where}{name}` = {value!r} {problem}")
-                ok = False
-            elif spec.items is not None:
-                for i, item in enumerate(value):
-                    if not isinstance(item, Mapping):
-                        self.deny(rid, f"argument `{where}{name}[{i}]` must be an object")
-                        ok = False
-                    elif not self.arguments(spec.items, item, rid, f"{where}{name}[{i}]."):
-                        ok = False
-        for name, spec in specs.items():
-            if spec.required and args.get(name) is None:
-                self.deny(rid, f"required argument `{where}{name}` is missing")
-                ok = False
-        return ok
 
     def meaning(self, prof: ToolProfile, rule: ToolRule, rid: str) -> None:
         args = self.call.arguments
@@ -152,24 +109,25 @@ class _Evaluation:
         for name, spec in prof.arguments.items():
             value = args.get(name)
             if spec.kind == "local-path" and spec.default_path and not value:
-                self.default_local_path(name, spec, args, rule, rid)
+                self.hits.extend(default_path_hits(name, spec, args, rule, rid, self.upstream_home))
             elif spec.kind == "command" and value is not None:
                 self.command(name, value, rule, args.get(workdir))
             elif spec.kind == "terminal-input" and value is not None:
                 self.terminal(value, rule, rid, self.keystrokes if name == self.plan.first("terminal-input") else None)
             elif spec.kind == "interval":
-                self.interval(rule, rid)
+                self.hits.extend(interval_hits(self.plan, rule, rid, args))
             elif spec.kind in ("remote-path", "local-path") and isinstance(value, str):
-                self.transfer_path(name, value, spec.kind, rule, rid)
+                self.hits.extend(path_hits(name, value, spec.kind, rule, rid))
             elif spec.kind == "files" and spec.items and isinstance(value, list):
                 for i, item in enumerate(value):
                     for key, item_spec in spec.items.items():
                         if item_spec.kind == "local-path" and item_spec.default_path and not item.get(key):
-                            self.default_local_path(f"{name}[{i}].{key}", item_spec, item, rule, rid)
+                            self.hits.extend(default_path_hits(f"{name}[{i}].{key}", item_spec, item, rule, rid,
+                                                               self.upstream_home))
                         elif item_spec.kind in ("remote-path", "local-path") and isinstance(item.get(key), str):
-                            self.transfer_path(f"{name}[{i}].{key}", item[key], item_spec.kind, rule, rid)
+                            self.hits.extend(path_hits(f"{name}[{i}].{key}", item[key], item_spec.kind, rule, rid))
         if rule.tunnels is not None:
-            self.tunnel(rule, rid)
+            self.hits.extend(tunnel_hits(self.plan, rule, rid, args))
 
     def command(self, name: str, text: str, rule: ToolRule, cwd: Any) -> None:
         set_name = self.command_set or rule.commands
@@ -245,112 +203,6 @@ class _Evaluation:
         for line in (*keys.lines, keys.pending):
             if line.strip():
                 self.hits.extend(check_commands(cs_name, cs, analyse(line, cs.max_length, cs.max_depth), None))
-
-    def interval(self, rule: ToolRule, rid: str) -> None:
-        plan = self.plan
-        value = plan.interval_ms(self.call.arguments)
-        given = plan.value("interval", self.call.arguments)
-        if value is None:
-            self.deny(f"{rid}.interval", f"interval `{given!r}` is not a whole number of milliseconds")
-            return
-        missing = " (none given: the upstream default)" if given is None else ""
-        if value <= 0:
-            self.deny(f"{rid}.interval", f"interval {given!r} ms must be at least 1 ms (Node runs shorter timers every millisecond)")
-        elif value > MAX_INTERVAL_MS:
-            self.deny(f"{rid}.interval", f"interval {value} ms is absurdly long")
-        bound = rule.background.run_bound if rule.background is not None else None
-        overlap = plan.schedule.overlap if plan.schedule is not None else True
-        below_min = rule.interval is not None and rule.interval.min is not None and value < rule.interval.min
-        # Below interval.min already denies (and the policy keeps the bound below that minimum).
-        if overlap and bound is not None and 0 < value <= bound and not below_min:
-            self.deny(f"{rid}.background.run_timeout",
-                      f"interval {format_duration(value)}{missing} is not above the longest a run may last "
-                      f"({format_duration(bound)}: run_timeout + kill_after): the upstream starts a run every "
-                      "interval without waiting for the previous one, so runs would overlap")
-        bounds = rule.interval
-        if bounds is None or value <= 0:
-            return
-        if bounds.min is not None and value < bounds.min:
-            self.deny(f"{rid}.interval", f"interval {format_duration(value)}{missing} is below the minimum {format_duration(bounds.min)}")
-        if bounds.max is not None and value > bounds.max:
-            self.deny(f"{rid}.interval", f"interval {format_duration(value)} is above the maximum {format_duration(bounds.max)}")
-
-    def transfer_path(self, name: str, value: str, kind: str, rule: ToolRule, rid: str) -> None:
-        rules: PathRules | None = rule.remote_paths if kind == "remote-path" else rule.local_paths
-        if rules is None:
-            return
-        segs = normalise(escape(value), None)
-        if not value.startswith("/") or not is_literal_path(segs) or "/../" in f"{value}/":
-            self.deny(f"{rid}.paths", f"{kind} `{name}` = `{value}` must be an absolute path without `..`")
-            return
-        for pattern in rules.deny:
-            if overlap(segs, normalise(pattern, None)):
-                self.deny(f"{rid}.paths", f"{kind} `{value}` matches denied path `{pattern}`")
-                return
-        if rules.allow and not any(overlap(segs, normalise(p, None)) for p in rules.allow):
-            self.deny(f"{rid}.paths", f"{kind} `{value}` is not under an allowed path")
-
-    def default_local_path(self, name: str, spec: ArgSpec, siblings: Mapping[str, Any], rule: ToolRule, rid: str) -> None:
-        """A missing local path is the upstream's default one: check that path."""
-        if rule.local_paths is None or spec.default_path is None:
-            return
-        found = default_path(spec.default_path, siblings, self.upstream_home)
-        if found.path is None:
-            self.deny(f"{rid}.paths", f"without `{name}` the upstream writes to `{spec.default_path}` on the gateway's "
-                                      f"machine, and {found.problem}: give `{name}` explicitly")
-            return
-        before = len(self.hits)
-        self.transfer_path(name, found.path, "local-path", rule, rid)
-        if len(self.hits) > before:
-            self.deny(f"{rid}.paths", f"`{found.path}` is where the upstream writes without `{name}` (`{spec.default_path}`)")
-
-    def tunnel(self, rule: ToolRule, rid: str) -> None:
-        assert rule.tunnels is not None
-        args, plan = self.call.arguments, self.plan
-        host, port, local = plan.value("host", args), plan.value("port", args), plan.value("local-port", args)
-        if isinstance(port, float) and port.is_integer():
-            port = int(port)  # a JSON number: 5432.0 is port 5432
-        if host is not None and port is not None:
-            target = f"{str(host).lower()}:{port}"
-            if not any(_host_port_match(target, allowed) for allowed in rule.tunnels.remote):
-                self.deny(f"{rid}.tunnels", f"tunnel target `{target}` is not allowed")
-        if local is not None and not any(_port_in(local, r) for r in rule.tunnels.local_ports):
-            self.deny(f"{rid}.tunnels", f"local port {local} is not in the allowed ranges")
-
-
-def number_problem(value: Any, spec: ArgSpec) -> str | None:
-    """Why a JSON number does not mean what it says to the upstream, if it does not."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "is not a finite number"
-    if spec.whole and isinstance(value, float) and not value.is_integer():
-        return "must be a whole number"
-    if value < 0:
-        return "must not be negative"
-    if spec.minimum is not None and value < spec.minimum:
-        return f"is below {_num(spec.minimum)}"
-    if spec.maximum is not None and value > spec.maximum:
-        extra = " (Node clamps timers above 2^31-1 ms to 1 ms)" if spec.maximum == 2**31 - 1 else ""
-        return f"is above {_num(spec.maximum)}{extra}"
-    return None
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if value.is_integer() else str(value)
-
-
-def _port_in(port: Any, spec: str) -> bool:
-    if isinstance(port, float) and port.is_integer():
-        port = int(port)
-    if not isinstance(port, int) or isinstance(port, bool):
-        return False
-    lo, _, hi = spec.partition("-")
-    return int(lo) <= port <= int(hi or lo)
-
-
-def _host_port_match(target: str, allowed: str) -> bool:
-    host, _, port = target.rpartition(":")
-    a_host, _, a_ports = allowed.rpartition(":")
-    return port.isdigit() and fnmatchcase(host, a_host.lower()) and _port_in(int(port), a_ports)
 
 
 def evaluate(

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sshwall.engine.verdict import Hit, ToolCall, Verdict
-from sshwall.policy.model import Decision, Grant, Policy
+from sshwall.policy.base import Decision
+from sshwall.policy.hosts import Grant
+from sshwall.policy.model import Policy
 
 Decide = Callable[[str | None], Verdict]
 """Evaluates the call with a command set replacing the policy's (None: the policy's own)."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from sshwall.analysis import Word
 from sshwall.engine.argresult import NUMERIC, ParsedArgs
 from sshwall.engine.paths import escape
+from sshwall.policy.commandsets import ProgramSpec, ValueRule
 from sshwall.policy.flags import Family, FlagDef
-from sshwall.policy.model import ProgramSpec, ValueRule
 
 
 class Chain:

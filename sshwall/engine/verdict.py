@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sshwall.policy.model import Decision
+from sshwall.policy.base import Decision
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""State of the firewall: rate caps and the registry of background tasks.
+"""The state behind the limits (``docs/limits.md``): rate counters and the registry of background tasks.
 
 ``open_state(url)`` opens a backend (``memory://``, ``sqlite:///path.db`` or
 ``redis://host:port/db?namespace=sshwall``) and returns a ``State`` whose ``limiter`` is a

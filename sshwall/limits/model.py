@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from sshwall.errors import UsageError
 from sshwall.policy.durations import format_duration
-from sshwall.policy.model import BackgroundRule, Limit
+from sshwall.policy.tools import BackgroundRule, Limit
 
 TaskCap = Literal["max_active", "max_active_total", "one_per_connection"]
 

@@ -23,8 +23,8 @@ from sshwall.limits.model import (
     distinct_keys,
     worse,
 )
-from sshwall.limits.sqlite_db import TASK_COLUMNS as _TASK_COLUMNS
 from sshwall.limits.sqlite_db import SqliteDatabase
+from sshwall.limits.sqlite_file import TASK_COLUMNS as _TASK_COLUMNS
 
 _SWEEP_EVERY = 1024
 _ORDER = "ORDER BY started_ms, connection_id"

@@ -29,7 +29,8 @@ from sshwall.engine import Decision, ToolCall, evaluate
 from sshwall.oracle.helpopts import Option, family_of, real_options
 from sshwall.oracle.model import Expectation, Run
 from sshwall.oracle.report import expectation
-from sshwall.policy.model import Policy, ProgramSpec
+from sshwall.policy.commandsets import ProgramSpec
+from sshwall.policy.model import Policy
 
 if TYPE_CHECKING:
     from sshwall.oracle.oracle import Oracle

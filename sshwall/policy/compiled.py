@@ -40,7 +40,8 @@ from sshwall.profiles import (
 )
 
 if TYPE_CHECKING:
-    from sshwall.policy.model import Policy, ToolRule
+    from sshwall.policy.model import Policy
+    from sshwall.policy.tools import ToolRule
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from sshwall.errors import PolicyError
+from sshwall.policy import prebuilt
 from sshwall.policy.catalogue import ALL, Catalogue
 from sshwall.policy.model import Policy
 from sshwall.profiles import Profile
@@ -71,6 +72,10 @@ class _Doc:
                 raise PolicyError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
             except RecursionError:
                 raise PolicyError(f"{path}: invalid JSON: nested too deeply") from None
+            return
+        shipped = prebuilt.lookup(embedded_rules(), path, text)
+        if shipped is not None:  # a shipped file, unchanged: the data PyYAML read from this very text
+            self.data = shipped.data
             return
         try:
             self.data = yaml.load(text, Loader=_FAST_LOADER)

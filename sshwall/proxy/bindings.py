@@ -117,9 +117,13 @@ class Bindings:
 
     def password_unknown(self, connection_id: str) -> None:
         """The upstream's connection holds a password sshwall did not see."""
+        self.set_password(connection_id, "unknown")
+
+    def set_password(self, connection_id: str, state: PasswordState) -> None:
+        """Set what sshwall knows of the password the upstream holds for the connection."""
         old = self._connections.get(connection_id)
         if old is not None:
-            self._connections[connection_id] = replace(old, password="unknown")
+            self._connections[connection_id] = replace(old, password=state)
 
     def drop_tunnel(self, tunnel_id: Any) -> None:
         """Forget a closed tunnel."""

@@ -10,24 +10,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from sshwall.audit import AuditLog, notice_event
 from sshwall.engine import Decision, ToolCall, Verdict
 from sshwall.engine.rewrites import ConnectionFacts
 from sshwall.engine.workdir import Workdir
 from sshwall.errors import SshwallError, UpstreamError
 from sshwall.policy import Policy
-from sshwall.proxy.governor import Caller, Governor
-from sshwall.proxy.identities import IdentityGuard
-from sshwall.proxy.stages import Call, Pipeline, Recorder, Send, build_stages, decide, denial_text
+from sshwall.proxy.caller import Caller
+from sshwall.proxy.identityguard import IdentityGuard
+from sshwall.proxy.stages import Call, Pipeline, decide, pure_stages
+from sshwall.proxy.stages.forward import Send, denial_text
 from sshwall.proxy.targetguard import TargetGuard
+
+if TYPE_CHECKING:  # loaded with the first stateful call (``preview`` needs none of them)
+    from sshwall.audit import AuditLog
+    from sshwall.proxy.limitguard import LimitGuard
+    from sshwall.proxy.stages.audit import Recorder
 
 log = logging.getLogger("sshwall.firewall")
 
-Forward = Send  # the name frontends and tests knew the upstream's request function by
-
-__all__ = ["Caller", "Firewall", "Forward", "denial_text"]
+__all__ = ["Caller", "Firewall", "Send", "denial_text"]
 
 
 class Firewall:
@@ -38,7 +42,7 @@ class Firewall:
         policy: Policy,
         forward: Send,
         audit: AuditLog | None = None,
-        governor: Governor | None = None,
+        limits: LimitGuard | None = None,
         targets: TargetGuard | None = None,
         upstream_home: str | None = None,
     ) -> None:
@@ -47,14 +51,31 @@ class Firewall:
         self.upstream_home = upstream_home
         self.forward = forward
         self.audit = audit
-        self.governor = governor
+        self.limits = limits
         self.targets = targets or TargetGuard(policy)
         # Whose ids are whose (docs/identities.md); ``identities.shared`` is set by a frontend
         # that serves several identities.
         self.identities = IdentityGuard(policy, self.targets)
-        self.recorder = Recorder(audit)
-        self.pipeline = Pipeline(build_stages(policy, self._send, self.recorder, self.targets, self.identities,
-                                              governor, upstream_home))
+        # The pure stages now (``preview`` runs them); the others, and the audit, limit guard and
+        # rate-cap modules they import, with the first call that needs them: ``sshwall check``
+        # never loads those. ``pipeline`` holds the same pure stage objects.
+        self.pure = pure_stages(policy, self.targets, self.identities, upstream_home)
+        self._preview = Pipeline(self.pure)
+
+    @cached_property
+    def recorder(self) -> Recorder:
+        """The firewall's way into its audit log."""
+        from sshwall.proxy.stages.audit import Recorder
+
+        return Recorder(self.audit)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """Every stage of a call, in order (``sshwall.proxy.stages``)."""
+        from sshwall.proxy.stages.build import build_stages
+
+        return Pipeline(build_stages(self.policy, self._send, self.recorder, self.targets, self.identities,
+                                     self.limits, self.upstream_home, pure=self.pure))
 
     def _send(self, method: str, params: Any, *, client_id: Any = None) -> Any:
         return self.forward(method, params, client_id=client_id)
@@ -73,7 +94,7 @@ class Firewall:
         (bindings), whose ids it names, the run-time bound of scheduled work. Side-effect free:
         no audit, no forward, no rate counters or task caps, no host-key checks, no state
         changes (what ``sshwall check`` decides by)."""
-        return self.pipeline.preview(Call.start(self.policy, params, caller)).verdict
+        return self._preview.preview(Call.start(self.policy, params, caller)).verdict
 
     async def call_tool(self, params: Mapping[str, Any], caller: Caller, request_id: Any = None) -> Any:
         """Decide, audit, and forward one ``tools/call``; returns the result to send back."""
@@ -81,15 +102,17 @@ class Firewall:
 
     async def reap_expired(self) -> int:
         """Stop the background tasks this gateway started whose time to live has passed."""
-        if self.governor is None:
+        if self.limits is None:
             return 0
+        from sshwall.audit import notice_event
+
         stopped = 0
         try:
-            expired = await self.governor.expired()
+            expired = await self.limits.expired()
         except SshwallError as err:
             log.warning("cannot read expired background tasks: %s", err)
             return 0
-        stop_tool = self.governor.stop_tool()
+        stop_tool = self.limits.stop_tool()
         for task in expired:
             if stop_tool is None:
                 break
@@ -101,7 +124,7 @@ class Firewall:
                     detail = "upstream refused the stop (task may already be gone)"
             except UpstreamError as err:
                 detail = f"stop failed: {err} (sent again later)"
-            await self.governor.after(ToolCall(stop_tool, {"connectionId": task.connection_id}), True, result,
+            await self.limits.after(ToolCall(stop_tool, {"connectionId": task.connection_id}), True, result,
                                       reached=result is not None)
             stopped += 1
             await self.recorder.record(notice_event("ttl-stop", detail=detail, connection_id=task.connection_id,
@@ -130,4 +153,6 @@ class Firewall:
     def notice(self, kind: str, detail: str) -> None:
         """Record something the gateway did on its own (``upstream-killed``, ``upstream-restart``);
         written on the audit writer thread, in order with the other records, without waiting."""
+        from sshwall.audit import notice_event
+
         self.recorder.notice(notice_event(kind, detail=detail))

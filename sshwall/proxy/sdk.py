@@ -238,7 +238,7 @@ async def serve_sdk(settings: GatewaySettings, core: FrontendCore) -> int:
     if settings.listen is None:
         raise UsageError("the HTTP frontend needs --listen HOST:PORT")
     tokens = load_tokens(settings.tokens) if settings.tokens else None
-    # Several identities on one upstream: ids are kept apart (sshwall.proxy.identities).
+    # Several identities on one upstream: ids are kept apart (sshwall.proxy.identityguard).
     core.firewall.identities.shared = bool(tokens) and len(tokens or {}) > 1
     await core.upstream.initialize(client_handshake())
 

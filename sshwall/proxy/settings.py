@@ -1,7 +1,7 @@
 """The gateway's settings (``sshwall serve``) as one typed, frozen value.
 
 The CLI (``sshwall.cli.serve``) parses the command line into a ``GatewaySettings``; the
-runtime (``sshwall.proxy.serve.run``) reads nothing else. Checks that need no I/O run when the value is
+runtime (``sshwall.proxy.gateway.run``) reads nothing else. Checks that need no I/O run when the value is
 built, so a bad combination fails before anything starts.
 """
 

@@ -5,28 +5,25 @@ skipped and logged. A request that gets no answer within its time bound (writing
 or whose upstream dies, fails with ``UpstreamError``; an upstream that leaves several requests in
 a row unanswered is killed as hung. The next request starts the upstream again and replays the
 handshake the client made, so one crash or hang never takes the gateway down.
+
+This module keeps the process and the time bounds; the read loop and the table of requests
+awaiting answers are in ``sshwall.proxy.upstreamframes``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sshwall.errors import FrameError, RpcError, UpstreamDied, UpstreamError, UpstreamTimeout
-from sshwall.proxy.jsonrpc import (
-    LineReader,
-    Message,
-    decode,
-    encode,
-    is_request,
-)
+from sshwall.errors import RpcError, UpstreamDied, UpstreamError, UpstreamTimeout
+from sshwall.proxy.jsonrpc import LineReader, Message, encode
 from sshwall.proxy.outbox import Outbox, Outgoing
 from sshwall.proxy.upstream import DEFAULT_RESTART_AFTER_TIMEOUTS, Handler, Notice
+from sshwall.proxy.upstreamframes import PendingRequests, read_frames
 
 log = logging.getLogger("sshwall.upstream")
 
@@ -65,10 +62,7 @@ class StdioUpstream:
         self._proc: asyncio.subprocess.Process | None = None
         self._outbox: Outbox | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[Message]] = {}
-        self._by_client: dict[Any, int] = {}
-        self._cancelled: set[int] = set()  # upstream ids whose cancellation was already sent
-        self._ids = itertools.count(1)
+        self._pending = PendingRequests()
         self._lock = asyncio.Lock()
         self._handshake: Message | None = None  # the initialize params to replay after a restart
         self._killed: str | None = None  # why this gateway killed the current process
@@ -149,9 +143,8 @@ class StdioUpstream:
 
     async def cancel(self, client_id: Any, reason: str | None = None) -> None:
         """Pass a client's ``notifications/cancelled`` on, with the upstream's id."""
-        upstream_id = self._by_client.get(client_id)
-        if upstream_id is not None and upstream_id not in self._cancelled:
-            self._cancelled.add(upstream_id)
+        upstream_id = self._pending.upstream_id(client_id)
+        if upstream_id is not None and self._pending.first_cancel(upstream_id):
             params: Message = {"requestId": upstream_id}
             if reason:
                 params["reason"] = reason
@@ -162,15 +155,13 @@ class StdioUpstream:
         loop = asyncio.get_running_loop()
         bound = bound or self.timeout
         deadline = deadline if deadline is not None else loop.time() + bound
-        msg_id = next(self._ids)
+        msg_id = self._pending.new_id()
         fut: asyncio.Future[Message] = loop.create_future()
         frame: Message = {"jsonrpc": "2.0", "id": msg_id, "method": method}
         if params is not None:
             frame["params"] = params
         item = self._put(frame, fut)  # raises at once when the upstream cannot take it
-        self._pending[msg_id] = fut
-        if client_id is not None:
-            self._by_client[client_id] = msg_id
+        self._pending.add(msg_id, fut, client_id)
         try:
             answer = await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
         except TimeoutError:
@@ -181,10 +172,7 @@ class StdioUpstream:
             self._abandon(msg_id, item, "cancelled")
             raise
         finally:
-            self._pending.pop(msg_id, None)
-            self._cancelled.discard(msg_id)
-            if client_id is not None and self._by_client.get(client_id) == msg_id:
-                self._by_client.pop(client_id, None)
+            self._pending.done(msg_id, client_id)
         if "error" in answer:
             raise RpcError(answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])})
         return answer.get("result")
@@ -194,8 +182,7 @@ class StdioUpstream:
         outbox = self._outbox
         if outbox is not None and outbox.withdraw(item):
             return  # it never reached the upstream
-        if msg_id not in self._cancelled and self.alive:
-            self._cancelled.add(msg_id)
+        if self.alive and self._pending.first_cancel(msg_id):
             self._send({"jsonrpc": "2.0", "method": "notifications/cancelled",
                         "params": {"requestId": msg_id, "reason": reason}})
 
@@ -216,9 +203,7 @@ class StdioUpstream:
         self._notice("upstream-killed", f"{why}; pid {proc.pid}")
         if self._outbox is not None:
             self._outbox.close(UpstreamDied(why))
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(UpstreamDied(why))
+        self._pending.fail_all(why)
         try:
             proc.kill()  # SIGKILL: a stopped (SIGSTOP) process dies too
         except ProcessLookupError:
@@ -262,40 +247,19 @@ class StdioUpstream:
         self._put(frame)
 
     async def _read(self, proc: asyncio.subprocess.Process, reader: LineReader) -> None:
+        """The read loop of one process (``read_frames``); when it ends, what waits on it fails."""
         try:
-            while True:
-                try:
-                    line = await reader.next_frame()
-                except EOFError:
-                    break
-                if line is None:
-                    log.warning("upstream sent a frame over %d bytes; dropped", self._max)
-                    continue
-                if not line.strip():
-                    continue
-                try:
-                    msg = decode(line, self._max)
-                except FrameError:
-                    log.info("upstream: %s", line[:500].decode("utf-8", "replace"))
-                    continue
-                if "method" not in msg:
-                    self._timeouts = 0  # it answers: not hung
-                    fut = self._pending.get(msg.get("id"))  # type: ignore[arg-type]
-                    if fut is not None and not fut.done():
-                        fut.set_result(msg)
-                    continue
-                try:
-                    await self._on_message(msg)
-                except Exception:  # a handler bug must not stop the reader
-                    log.exception("handling upstream %s failed", "request" if is_request(msg) else "notification")
+            await read_frames(reader, self._max, self._answered, self._on_message)
         finally:
             code = await proc.wait()
             why = self._killed if self._proc is proc and self._killed else f"upstream exited (code {code}) before answering"
             if self._proc is proc and self._outbox is not None:
                 self._outbox.close(UpstreamDied(why))
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(UpstreamDied(why))
+            self._pending.fail_all(why)
+
+    def _answered(self, msg: Message) -> None:
+        self._timeouts = 0  # it answers: not hung
+        self._pending.answer(msg)
 
     async def close(self) -> None:
         """Stop the child process."""

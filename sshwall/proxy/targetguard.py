@@ -4,14 +4,14 @@
 host group's command set and limits that apply there; ``check_connect`` matches a connect's host,
 port and user against the policy's host groups (resolving names) and checks the host key with
 paramiko before the call is forwarded; ``remember`` reads the ids a successful call handed out
-(``sshwall.proxy.replies``) and binds them. With ``relearn_bindings`` on, connections the
+(``sshwall.proxy.replies``) and binds them, with what the connect's arguments say about the
+connection (``sshwall.proxy.connects``: its target, its id, its password). With ``relearn_bindings`` on, connections the
 upstream lists are bound too, through the same host rules, so a gateway restart does not strand
 the upstream's saved connections.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -19,21 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sshwall.engine import Verdict
-from sshwall.engine.autopassword import typed_password_problem
 from sshwall.engine.grants import host_problem
 from sshwall.engine.rewrites import ConnectionFacts, PasswordState
 from sshwall.errors import TargetError
 from sshwall.policy import Limit, Policy
-from sshwall.profiles import ToolProfile
+from sshwall.profiles import ArgKind, ToolProfile
 from sshwall.proxy.bindings import Binding, Bindings
-from sshwall.proxy.replies import (
-    ListedConnection,
-    derive_connection_id,
-    js_number,
-    read_connections,
-    read_ids,
-    reply_text,
-)
+from sshwall.proxy.connects import connect_target, expected_id, password_state, plan_arg, typed_problem
+from sshwall.proxy.replies import ListedConnection, read_connections, read_ids, reply_text
 from sshwall.proxy.workdirs import conventional_home, read_folder, reads_folder
 from sshwall.targets import HostKey, Target, host_key_problem, match_target, system_resolve, tofu_store
 
@@ -68,10 +61,13 @@ class TargetGuard:
         self._fetch = fetch_key or (lambda host, port: _fetch_host_key(host, port, key_timeout))
         self._tofu = tofu_store(policy)
         self._groups: dict[tuple[str, int, str], str | None] = {}
+        # Key-only connects waiting for their password probe: connection id -> the state the
+        # probe's "no password" answer grants. Until it answers the binding says "unknown", so a
+        # concurrent call on the same id is never decided as passwordless.
+        self._probing: dict[str, PasswordState] = {}
 
-    def _arg(self, tool: str, kind: str) -> str | None:
-        plan = self.policy.plan.tool(tool)
-        return plan.first(kind) if plan is not None else None  # type: ignore[arg-type]
+    def _arg(self, tool: str, kind: ArgKind) -> str | None:
+        return plan_arg(self.policy, tool, kind)
 
     def _effect(self, tool: str) -> str | None:
         plan = self.policy.plan.tool(tool)
@@ -108,9 +104,11 @@ class TargetGuard:
     async def check_connect(self, tool: str, args: Mapping[str, Any], verdict: Verdict, identity: str | None = None) -> Verdict:
         """For a connect: host, user and port rules (and ``identity``'s grant), then the host
         key. Never loosens."""
+        import asyncio  # here: the pure path (``locate``, what ``sshwall check`` runs) needs no event loop
+
         if self._effect(tool) != "connect" or (not self.policy.hosts and self.policy.host_key_check != "always"):
             return verdict
-        target = self._target(tool, args)
+        target = connect_target(self.policy, tool, args)
         if target is None:
             return verdict.with_deny("hosts", "connect without a host and a user name")
         try:
@@ -129,36 +127,9 @@ class TargetGuard:
         rule = f"hosts.{match.group}.host_key" if match.group else "hosts.host_key"
         return verdict.with_deny(rule, problem) if problem else verdict
 
-    def _target(self, tool: str, args: Mapping[str, Any]) -> Target | None:
-        host_arg, user_arg, port_arg = self._arg(tool, "host"), self._arg(tool, "user"), self._arg(tool, "port")
-        host = args.get(host_arg) if host_arg else None
-        user = args.get(user_arg) if user_arg else None
-        port: Any = args.get(port_arg) if port_arg else None
-        if port is None and port_arg:
-            default = self.policy.plan.tools[tool].default(port_arg)
-            port = default if isinstance(default, int) else 22
-        if isinstance(port, float) and port.is_integer():
-            port = int(port)
-        if not isinstance(host, str) or not isinstance(user, str) or not isinstance(port, int) or isinstance(port, bool):
-            return None
-        return Target(host.strip().lower(), port, user)
-
     def expected_id(self, tool: str, args: Mapping[str, Any]) -> str | None:
         """The connection id a connect with these arguments gets from the upstream."""
-        return self._expected_id(tool, args)
-
-    def _expected_id(self, tool: str, args: Mapping[str, Any]) -> str | None:
-        """The id the upstream derives from this connect's own arguments, as it writes them."""
-        ids = self.policy.profile.connection_ids
-        host_arg, user_arg, port_arg = self._arg(tool, "host"), self._arg(tool, "user"), self._arg(tool, "port")
-        host = args.get(host_arg) if host_arg else None
-        user = args.get(user_arg) if user_arg else None
-        port = args.get(port_arg) if port_arg else None
-        # JavaScript's `port || default`: a missing or zero port is the default one.
-        shown = js_number(port) if port else str(ids.default_port) if ids else None
-        if ids is None or not isinstance(host, str) or not isinstance(user, str) or shown is None:
-            return None
-        return derive_connection_id(ids, user, host, shown)
+        return expected_id(self.policy, tool, args)
 
     async def remember(self, tool: str, args: Mapping[str, Any], result: Any, where: Location,
                        identity: str | None = None) -> None:
@@ -181,7 +152,7 @@ class TargetGuard:
         conn_arg = self._arg(tool, "connection")
         conn = args.get(conn_arg) if conn_arg else None
         if effect == "connect":
-            expected = self._expected_id(tool, args)
+            expected = self.expected_id(tool, args)
             if identity is not None and expected is not None and self.bindings.owner("connection", expected) is None:
                 # Owned even when the reply cannot be read: the upstream derived this id. The
                 # first owner keeps it (two identities racing to one target: the later one is refused on it).
@@ -207,7 +178,7 @@ class TargetGuard:
                 if self.bindings.of_connection(listed.connection_id) is None:
                     await self._relearn(listed)
         if reads_folder(prof):
-            self._learn_folder(prof, self._expected_id(tool, args) if effect == "connect" else conn, result)
+            self._learn_folder(prof, self.expected_id(tool, args) if effect == "connect" else conn, result)
 
     def _learn_folder(self, prof: ToolProfile, conn: Any, result: Any) -> None:
         """Remember the folder (and home) a reply states for a bound connection; a reply that
@@ -221,8 +192,8 @@ class TargetGuard:
     def _bind_connect(self, tool: str, args: Mapping[str, Any], result: Any) -> None:
         """Bind the id the connect reply names, if it is the one the upstream derives."""
         prof = self.policy.profile.tools[tool]
-        target = self._target(tool, args)
-        expected = self._expected_id(tool, args)
+        target = connect_target(self.policy, tool, args)
+        expected = self.expected_id(tool, args)
         listed = {c.connection_id for c in read_connections(prof, self.policy.profile.connection_ids, result)}
         if target is None or expected is None or expected not in listed:
             log.warning("connect succeeded but its reply names no id matching %s (forged or unknown format); "
@@ -230,53 +201,14 @@ class TargetGuard:
             return
         group = self._groups.pop((target.host, target.port, target.user), None)
         old = self.bindings.of_connection(expected)
-        password, saved = self._password_state(prof, args, old)
-        typed = self._typed_problem(prof, args, old, group)
+        password, saved = password_state(self.policy, prof, args, old)
+        typed = typed_problem(self.policy, prof, args, old, group)
+        if password in ("none", "maybe-saved") and self.policy.plan.password_probe is not None:
+            self._probing[expected] = password
+            password = "unknown"
+        else:
+            self._probing.pop(expected, None)
         self.bindings.bind(Binding(expected, target.host, target.port, target.user, group, password, saved, typed))
-
-    def _typed_problem(self, prof: ToolProfile, args: Mapping[str, Any], old: Binding | None, group: str | None) -> str | None:
-        """Whether this connect's password may be typed into a terminal (the upstream does so).
-
-        Worked out here, where the password is seen, for the host group's command set; a
-        connect without one keeps what the id had (its saved password).
-        """
-        pw_arg = prof.arg_of_role("password")
-        password = args.get(pw_arg) if pw_arg else None
-        if isinstance(password, str) and password:
-            host_group = self.policy.hosts.get(group) if group else None
-            return typed_password_problem(self.policy, host_group.commands if host_group else None, password)
-        return old.terminal_problem if old is not None else None
-
-    def _saved_possible(self) -> bool:
-        """Whether the upstream may hold a password saved for an id that sshwall never saw."""
-        return self.policy.upstream_saved_passwords == "possible" and self.policy.plan.saved_fallback
-
-    def _password_state(self, prof: ToolProfile, args: Mapping[str, Any], old: Binding | None) -> tuple[PasswordState, bool]:
-        """Whether the upstream holds a password for the id after this connect, and keeps it.
-
-        A connect's own password was checked inert by the engine. Without one, the upstream
-        still has what it saved for the id earlier (``rememberPassword`` defaults to true), or,
-        without a key either, loads whatever it saved: a password sshwall may never have seen.
-        With a key and no password sshwall checked, a profile whose rewrites fall back to a
-        saved password makes it ``maybe-saved`` (unless the policy says no saved store can
-        exist: ``upstream_saved_passwords: none``): one may have been saved before this gateway
-        started, or by a connect whose password sshwall did not see kept.
-        """
-        pw_arg, key_arg, keep_arg = prof.arg_of_role("password"), prof.arg_of_role("private-key"), prof.arg_of_role("remember-password")
-        given = isinstance(args.get(pw_arg), str) and bool(args.get(pw_arg)) if pw_arg else False
-        keep = args.get(keep_arg) is not False if keep_arg else True
-        if given:
-            return "checked", keep or bool(old and old.password_saved)
-        if old is not None and old.password == "checked" and not old.password_saved and self._saved_possible():
-            # Live: that checked password; reconnected: the store's, which may predate sshwall.
-            return "maybe-saved", False
-        if old is not None and old.password not in ("none", "maybe-saved"):
-            # Saved for the id, or still in the live connection the upstream hands back as is.
-            return old.password, old.password_saved
-        has_key = isinstance(args.get(key_arg), str) and bool(args.get(key_arg)) if key_arg else False
-        if not has_key:
-            return "unknown", True
-        return ("maybe-saved", False) if self._saved_possible() else ("none", False)
 
     def password_probe(self, tool: str, args: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """After a connect bound as key-only: the call that shows whether it still has a password.
@@ -287,9 +219,9 @@ class TargetGuard:
         """
         if self._effect(tool) != "connect":
             return None
-        expected = self._expected_id(tool, args)
+        expected = self.expected_id(tool, args)
         binding = self.bindings.of_connection(expected) if expected else None
-        if binding is None or binding.password not in ("none", "maybe-saved"):
+        if binding is None or binding.connection_id not in self._probing:
             return None
         probe = self.policy.plan.password_probe  # (tool, its connection argument), if any
         return (probe[0], {probe[1]: binding.connection_id}) if probe is not None else None
@@ -303,13 +235,18 @@ class TargetGuard:
             return False
         text = reply_text(result)
         found = text is None or any(re.search(f.pattern, text) for f in prof.replies if f.binds == "password")
+        granted = self._probing.pop(conn, None)
         if found:
             # Unreadable counts as a password: fail closed.
             self.bindings.password_unknown(conn)
+        elif granted is not None:
+            self.bindings.set_password(conn, granted)
         return found
 
     async def _relearn(self, listed: ListedConnection) -> None:
         """Bind a connection the upstream lists, if the host rules allow its target."""
+        import asyncio
+
         target = Target(listed.host.strip().lower(), listed.port, listed.user)
         group: str | None = None
         if self.policy.hosts:

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from sshwall.errors import TargetError
-from sshwall.policy.model import HostGroup, Policy
+from sshwall.policy.hosts import HostGroup
+from sshwall.policy.model import Policy
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sshwall.errors import TargetError
-from sshwall.policy.model import HostGroup, Policy
+from sshwall.policy.hosts import HostGroup
+from sshwall.policy.model import Policy
 from sshwall.targets.hostkey import HostKey, host_port
 from sshwall.targets.knownhosts import read_known_hosts
 from sshwall.targets.match import HostMatch, Target, canonical_host

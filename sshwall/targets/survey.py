@@ -4,6 +4,10 @@ For each host and port: does the policy allow it (``match``), is it reachable, i
 the pinned one (``pins``, read-only: verify never records TOFU keys), which algorithms does it
 offer, and optionally: can the given key log in, and does the group's canary command (which the
 policy must itself allow) succeed. Credentials are only sent to a host whose key passed.
+
+Whether the policy allows the canary is the engine's to say, and the engine sits beside this
+package, not below it: the caller passes that judgement in (``VerifyOptions.canary_check``;
+``sshwall verify`` passes the engine's, ``sshwall.cli.verify.canary_verdict``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from sshwall.engine import Decision, ToolCall, evaluate
 from sshwall.errors import TargetError
 from sshwall.policy.model import HostGroup, Policy
 from sshwall.targets import sshkeys
@@ -118,6 +121,15 @@ def _step_json(step: Step) -> dict[str, Any]:
             "stdout": step.stdout, "stderr": step.stderr}
 
 
+CanaryCheck = Callable[[Policy, HostGroup, str], str | None]
+"""Why the policy would not let a canary command run on a group's hosts, or ``None`` when it allows it."""
+
+
+def _no_canary_check(policy: Policy, group: HostGroup, command: str) -> str | None:
+    """Without a judge, no canary runs (fail closed)."""
+    return "no policy check was given for the canary command"
+
+
 @dataclass(frozen=True)
 class VerifyOptions:
     """What ``verify`` was asked to do beyond reachability and host keys."""
@@ -127,16 +139,7 @@ class VerifyOptions:
     timeout: float = 5.0
     resolve: Resolver = system_resolve
     fetch: Callable[[str, int, float], HostKey] = sshkeys.fetch_host_key
-
-
-def canary_verdict(policy: Policy, group: HostGroup, command: str) -> str | None:
-    """Why the policy would not let ``command`` run as an ``executeCommand`` on the group's
-    hosts, or ``None`` when it allows it."""
-    call = ToolCall("executeCommand", {"connectionId": "verify", "command": command})
-    verdict = evaluate(policy, call, command_set=group.commands)
-    if verdict.decision == Decision.ALLOW:
-        return None
-    return f"the policy {'denies' if verdict.decision == Decision.DENY else 'prompts for'} it: " + "; ".join(verdict.reasons)
+    canary_check: CanaryCheck = _no_canary_check
 
 
 def verify_host(policy: Policy, host: str, port: int, opts: VerifyOptions) -> HostReport:
@@ -174,7 +177,7 @@ def _login(policy: Policy, group: HostGroup | None, check: KeyCheck, problem: st
            port: int, user: str | None, opts: VerifyOptions) -> tuple[Step, Step]:
     """The login step and the canary step."""
     canary_cmd = group.canary if group is not None else None
-    refusal = canary_verdict(policy, group, canary_cmd) if group is not None and canary_cmd else None
+    refusal = opts.canary_check(policy, group, canary_cmd) if group is not None and canary_cmd else None
 
     def not_run(reason: str) -> Step:
         # A canary the policy refuses is reported as such whether or not a login happens.

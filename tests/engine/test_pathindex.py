@@ -52,7 +52,7 @@ def _agree(named: tuple[tuple[str, P.Segments], ...], rng: random.Random, tries:
 def test_tree_agrees_with_overlap_on_random_pattern_sets() -> None:
     rng = random.Random(20261202)
     checked = 0
-    for k in range(4):
+    for _ in range(4):
         pool = [_segment(rng) for _ in range(12)] + [P.ANY]
         named = tuple((f"p{i}", _path(rng, pool)) for i in range(120))
         checked += _agree(named, rng, 300)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sshwall.engine.scripts import check_awk, check_sed
+from sshwall.engine.sedawk import check_awk, check_sed
 
 # -- sed ---------------------------------------------------------------------------------------
 

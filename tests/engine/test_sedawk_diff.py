@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from sshwall.engine.scripts import check_awk, check_sed
+from sshwall.engine.sedawk import check_awk, check_sed
 
 SECRET = "SECRETMARK_7d1f"
 ENV_SECRET = "ENVMARK_93ab"

@@ -119,46 +119,54 @@ def http_backend(sshd: SshdServer, tmp_path: Path) -> Iterator[str]:
 def test_a_start_whose_first_run_outlasts_the_gateway_timeout_stays_counted_and_is_ttl_stopped(
     gateways: Gateways, sshd: SshdServer, target: str, tmp_path: Path, http_backend: str
 ) -> None:
+    """The true end-to-end run of a maybe-started task (its bounds, to the millisecond, are in
+    ``tests/proxy/test_limitguard_clock.py`` and ``test_limitguard_tasks.py``)."""
     # Slower numbers than the shared policy: the gateway's --timeout (4 s) below a first run of
-    # 6 s, below run_timeout 7 s; interval 9 s, TTL 12 s.
+    # 5 s, below run_timeout 6 s; interval 8 s, TTL 8 s (stopped after the timer is set at 5 s).
     rules = tmp_path / "slow-first-run.yaml"
-    rules.write_text(RULES.read_text().replace("interval: {min: 4s}", "interval: {min: 9s}")
-                     .replace("ttl: 8s, run_timeout: 2s", "ttl: 12s, run_timeout: 7s"))
+    rules.write_text(RULES.read_text().replace("interval: {min: 4s}", "interval: {min: 8s}")
+                     .replace("ttl: 8s, run_timeout: 2s", "ttl: 8s, run_timeout: 6s"))
     audit = tmp_path / "audit.jsonl"
     gw = gateways.start(rules, upstream=BACKEND, audit=audit,
                         extra=["--timeout", "4", "--upstream-url", http_backend])
     cid = _connect(gw, sshd)
-    command = f"test -e {target} || sleep 6; echo x >> {target}"  # only the first run is slow
+    command = f"test -e {target} || sleep 5; echo x >> {target}"  # only the first run is slow
     t0 = time.monotonic()
-    timed_out = gw.call("backgroundExecute", {"connectionId": cid, "command": command, "interval": 9000})
+    timed_out = gw.call("backgroundExecute", {"connectionId": cid, "command": command, "interval": 8000})
     assert timed_out.is_error and not timed_out.denied, timed_out.text
 
     # The upstream starts the task anyway (Mcp Ssh's reply waits for the first run, and the
     # timer starts when it ends): sshwall has not forgotten it.
-    again = gw.call("backgroundExecute", {"connectionId": cid, "command": f"echo y >> {target}", "interval": 9000})
+    again = gw.call("backgroundExecute", {"connectionId": cid, "command": f"echo y >> {target}", "interval": 8000})
     assert again.denied and "may have started" in again.first_line, again.text
     assert _wait_for(lambda: _lists_task(gw.call("listBackgroundTasks", {}).text, sshd), 8.0), "never started"
+    timer_from = time.monotonic()  # the timer runs from here, or a little earlier
 
     # Its TTL stop comes from the gateway; then nothing runs any more.
-    assert _wait_for(lambda: any(r.get("kind") == "ttl-stop" for r in _records(audit)), 16.0 - (time.monotonic() - t0))
+    assert _wait_for(lambda: any(r.get("kind") == "ttl-stop" for r in _records(audit)), 14.0 - (time.monotonic() - t0))
     assert _wait_for(lambda: not _lists_task(gw.call("listBackgroundTasks", {}).text, sshd), 5.0)
     settled = _lines(sshd, target)
-    time.sleep(10.0)  # past an interval
+    # Past the next slot the timer would have run in (every 8 s from when it was set), and then some.
+    now = time.monotonic()
+    time.sleep(timer_from + 8.0 * (1 + int((now - timer_from) // 8.0)) + 1.5 - now)
     assert _lines(sshd, target) == settled, "the task kept running after its TTL"
     assert settled and "y" not in settled, settled
     stops = [r for r in _records(audit) if r.get("kind") == "ttl-stop"]
     assert stops[0]["connection_id"] == cid and stops[0]["detail"] == "stopped", stops
     # Forgotten only after that stop reached its timer: the connection takes a task again.
-    fresh = gw.call("backgroundExecute", {"connectionId": cid, "command": f"echo z >> {target}", "interval": 9000})
+    fresh = gw.call("backgroundExecute", {"connectionId": cid, "command": f"echo z >> {target}", "interval": 8000})
     assert fresh.allowed, fresh.text
     assert gw.call("stopBackground", {"connectionId": cid}).allowed
     gw.close()
     assert verify(audit).ok
 
 
-def test_run_timeout_leaves_no_process_on_the_host_after_the_ttl_stop(
+def test_run_timeout_leaves_no_process_on_the_host_after_the_stop(
     gateways: Gateways, sshd: SshdServer, target: str, tmp_path: Path
 ) -> None:
+    """The pair of the control below: the same task and the same stop, with the run bound. The
+    stop is the client's (the TTL's stop is the same upstream call; that it comes at the TTL is
+    ``tests/governance/test_ttl_sshd.py``, once, and the clock tests)."""
     audit = tmp_path / "audit.jsonl"
     gw = _start(gateways, sshd, audit)
     cid = _connect(gw, sshd)
@@ -169,8 +177,9 @@ def test_run_timeout_leaves_no_process_on_the_host_after_the_ttl_stop(
     assert started.allowed, started.text
     try:
         assert _wait_for(lambda: bool(_pids(sshd, marker)), 8.0), "no run ever started sleeping"
-        assert _wait_for(lambda: any(r.get("kind") == "ttl-stop" for r in _records(audit)), 12.0)
-        # Every run ends within run_timeout + kill_after (3 s) of its start, the TTL stop or not.
+        # A stop does not end the run in progress (the control shows it); the bound does.
+        assert gw.call("stopBackground", {"connectionId": cid}, timeout=60).allowed
+        # Every run ends within run_timeout + kill_after (3 s) of its start.
         assert _wait_for(lambda: not _pids(sshd, marker), 4.0), f"left on the host: {_pids(sshd, marker)}"
         time.sleep(4.5)  # past another interval: no new run started after the stop
         assert not _pids(sshd, marker)

@@ -85,6 +85,20 @@ def test_prepare_builds_everything_the_hot_path_reads(shipped: Policy) -> None:
     assert prepare(fresh) is fresh
     assert "plan" in fresh.__dict__
     assert all(cs._derived for cs in fresh.commands.values())
+    for cs in fresh.commands.values():  # the pattern sets too, which a check builds on first use
+        done = compiled(cs)
+        for globs in (done.protected, done.exceptions, done.writable, done.endless):
+            assert "direct" in vars(globs) and "folders" in vars(globs)
+
+
+def test_a_pattern_set_is_built_when_a_check_first_reads_it() -> None:
+    cs = CommandSet(protected_paths=("/etc/shadow",), protected_exceptions=("/etc/shadow-",))
+    done = compiled(cs)
+    assert "direct" not in vars(done.protected) and "folders" not in vars(done.protected)
+    first = done.protected.direct
+    assert first is done.protected.direct and first.matches(("etc", "shadow")) == ["/etc/shadow"]
+    assert done.protected.hits(("etc",), recursive=True) == ["/etc/shadow"]
+    assert "direct" not in vars(done.exceptions)
 
 
 def test_flag_tables_precompute_plus_options_and_long_flags() -> None:

@@ -1,5 +1,5 @@
 """Identities and grants, unit by unit: the pure grant narrowing, the id owner check, the
-task-owner check of the governor (memory state), the policy's grant validation."""
+task-owner check of the limit guard (memory state), the policy's grant validation."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sshwall.limits import open_state
 from sshwall.policy import load_policy
 from sshwall.proxy.bindings import Binding
 from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.proxy.governor import Governor
+from sshwall.proxy.limitguard import LimitGuard
 
 POLICY = """
     version: 1
@@ -47,14 +47,14 @@ def _policy(tmp_path: Path, text: str = POLICY) -> Any:
     return load_policy(path)
 
 
-def _firewall(tmp_path: Path, shared: bool = True, governor: Governor | None = None) -> tuple[Firewall, list[Any]]:
+def _firewall(tmp_path: Path, shared: bool = True, limits: LimitGuard | None = None) -> tuple[Firewall, list[Any]]:
     sent: list[Any] = []
 
     async def forward(method: str, params: Any, *, client_id: Any = None) -> Any:
         sent.append(params)
         return {"content": [{"type": "text", "text": "ok"}]}
 
-    fw = Firewall(_policy(tmp_path), forward, governor=governor)
+    fw = Firewall(_policy(tmp_path), forward, limits=limits)
     fw.identities.shared = shared
     b = fw.targets.bindings
     b.bind(Binding("c-prod", "10.0.0.1", 22, "u", "prod"))
@@ -116,8 +116,8 @@ def test_a_task_is_stopped_by_its_owner_or_an_operator(tmp_path: Path) -> None:
     async def run() -> list[str]:
         state = await open_state("memory://")
         policy = _policy(tmp_path)
-        gov = Governor(policy, state, time.time)
-        fw, _ = _firewall(tmp_path, shared=False, governor=gov)
+        gov = LimitGuard(policy, state, time.time)
+        fw, _ = _firewall(tmp_path, shared=False, limits=gov)
         out = []
         for who in ("alice", "bob", "boss"):
             start = await fw.call_tool({"name": "backgroundExecute", "arguments": {

@@ -46,7 +46,14 @@ def _result(text: str, is_error: bool = False) -> dict[str, Any]:
 
 
 def _feed(guard: TargetGuard, tool: str, args: dict[str, Any], text: str, is_error: bool = False) -> None:
+    """The guard learns a reply; a key-only connect's password probe is answered "no password"
+    (as the firewall's probe stage would), after checking it counts as a password until then."""
     asyncio.run(guard.remember(tool, args, _result(text, is_error), Location()))
+    probe = guard.password_probe(tool, args)
+    if probe is not None:
+        conn = next(iter(probe[1].values()))
+        assert guard.bindings.of_connection(conn).password == "unknown"
+        assert guard.learn_password(probe[0], probe[1], _result(text)) is False
 
 
 def test_every_real_reply_binds_the_ids_the_server_handed_out(tmp_path: Path) -> None:

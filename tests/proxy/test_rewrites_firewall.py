@@ -18,8 +18,8 @@ from sshwall.engine import Decision, ToolCall, evaluate
 from sshwall.engine.rewrites import ConnectionFacts
 from sshwall.policy import load_policy
 from sshwall.policy.model import Policy
+from sshwall.proxy.caller import Caller
 from sshwall.proxy.firewall import Firewall
-from sshwall.proxy.governor import Caller
 
 HOST, PORT, USER = "10.0.0.5", 22, "ops"
 CONN = hashlib.md5(f"{USER}@{HOST}:{PORT}".encode()).hexdigest()

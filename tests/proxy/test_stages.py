@@ -1,5 +1,5 @@
 """The firewall's stage pipeline, in process: a real policy, a real audit log, a real state
-backend (memory), a small fake upstream and the governor's injectable clock.
+backend (memory), a small fake upstream and the limit guard's injectable clock.
 
 Each failure branch of a call (audit failure, upstream error, cancellation, tool error, a bug)
 is driven here and the test looks at what was undone, kept and recorded; the decision record
@@ -26,8 +26,9 @@ from sshwall.policy import load_policy
 from sshwall.policy.model import Policy
 from sshwall.proxy.bindings import Binding
 from sshwall.proxy.firewall import Caller, Firewall
-from sshwall.proxy.governor import Governor
+from sshwall.proxy.limitguard import LimitGuard
 from sshwall.proxy.stages import Audit, Call, Forward, Outcome, Pipeline, Recorder, Stage
+from tests.support.clock import FakeClock
 
 POLICY = """
 version: 1
@@ -57,17 +58,6 @@ def _policy(tmp_path: Path) -> Policy:
     return load_policy(path)
 
 
-class Clock:
-    """The governor's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, ms: int) -> None:
-        self.t += ms / 1000
 
 
 class Upstream:
@@ -112,14 +102,14 @@ class Rig:
         self.tmp_path = tmp_path
         self.policy = _policy(tmp_path)
         self.audit_path = Path(audit_path) if audit_path else tmp_path / "audit.jsonl"
-        self.clock = Clock()
+        self.clock = FakeClock()
 
     async def __aenter__(self) -> Rig:
         self.state = await open_state("memory://")
         self.audit = AuditLog(self.audit_path, fsync=False)
         self.upstream = Upstream(self.audit_path if self.audit_path.is_file() else None)
-        self.governor = Governor(self.policy, self.state, self.clock)
-        self.firewall = Firewall(self.policy, self.upstream, self.audit, self.governor)
+        self.limits = LimitGuard(self.policy, self.state, self.clock)
+        self.firewall = Firewall(self.policy, self.upstream, self.audit, self.limits)
         self.firewall.targets.bindings.bind(Binding(CONN, "10.0.0.1", 22, "ops", "prod"))
         return self
 
@@ -177,7 +167,7 @@ def test_an_audit_failure_denies_sends_nothing_and_undoes_the_task(tmp_path: Pat
             result = await rig.start()
             assert result["isError"] and _text(result).startswith("sshwall: denied (rule audit.unavailable)")
             assert rig.upstream.sent == []
-            assert await rig.tasks() == []  # the task the governor registered is forgotten
+            assert await rig.tasks() == []  # the task the limit guard registered is forgotten
     asyncio.run(go())
 
 
@@ -209,7 +199,7 @@ def test_an_upstream_error_keeps_the_task_as_maybe_started(tmp_path: Path) -> No
             with pytest.raises(UpstreamTimeout):
                 await rig.start()
             assert await rig.tasks() == [CONN]  # it may run: it still counts
-            assert CONN in rig.governor.unsettled
+            assert CONN in rig.limits.unsettled
             last = rig.records()[-1]
             assert (last["kind"], last["upstream"]) == ("outcome", "timeout")
     asyncio.run(go())
@@ -392,7 +382,7 @@ def test_terminal_keystrokes_are_replayed_once_per_call(tmp_path: Path, monkeypa
 
     evaluate_module = importlib.import_module("sshwall.engine.evaluate")  # the package exports a function of that name
     terminal_stage = importlib.import_module("sshwall.proxy.stages.terminal")
-    from sshwall.engine.terminal import replay
+    from sshwall.engine.keystrokes import replay
 
     path = tmp_path / "p.yaml"
     path.write_text("version: 1\ntools:\n  mcp_ssh_mcp_writeToTerminal: {terminal: {commands: t, allow_control: [backspace]}}\n"

@@ -1,7 +1,7 @@
 """Checks for the little languages inside arguments: sed scripts and awk programs.
 
-Both checkers (``sedscript``, ``awkscript``) read a program the way the real interpreter does
-and refuse what they cannot read exactly:
+Both checkers (``sedawk.sed``, ``sedawk.awk``; what they share is in ``sedawk.common``) read a
+program the way the real interpreter does and refuse what they cannot read exactly:
 
 * sed: a port of the command parser of GNU sed 4.9 (``compile.c``: ``compile_program``,
   ``compile_address``, ``match_slash`` with its bracket rule, ``mark_subst_opts``,
@@ -20,7 +20,7 @@ JIS, GB18030, ...) a byte of a character may read as ``\\`` or ``/`` and change 
 
 from __future__ import annotations
 
-from sshwall.engine.awkscript import check_awk
-from sshwall.engine.sedscript import check_sed
+from sshwall.engine.sedawk.awk import check_awk
+from sshwall.engine.sedawk.sed import check_sed
 
 __all__ = ["check_awk", "check_sed"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sshwall.engine.scriptbase import _Infeasible, _plain_ascii, _Unreadable
+from sshwall.engine.sedawk.common import _Infeasible, _plain_ascii, _Unreadable
 
 _KEYWORDS = frozenset(
     "BEGIN END BEGINFILE ENDFILE function func if else while for do break continue next "

@@ -1,4 +1,4 @@
-"""What both script checkers share: the error for a program that cannot be read exactly."""
+"""What the sed and awk checkers share: the error for a program that cannot be read exactly."""
 
 from __future__ import annotations
 

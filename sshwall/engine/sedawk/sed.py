@@ -9,7 +9,7 @@ those).
 
 from __future__ import annotations
 
-from sshwall.engine.scriptbase import _plain_ascii, _Unreadable
+from sshwall.engine.sedawk.common import _plain_ascii, _Unreadable
 
 # Names GNU sed 4.9 writes to itself instead of opening (POSIXLY_EXTENDED, the default).
 _SED_SPECIAL_OUT = frozenset({"/dev/stdout", "/dev/stderr"})

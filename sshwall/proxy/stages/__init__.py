@@ -12,58 +12,84 @@ decide      the policy's verdict (engine, grant, location)  -
 identities  the ids it names are the caller's               -
 connect     a connect's host rules and host key             -
 runbound    what is forwarded (run bound, default interval) -
-governor    task caps and rate caps                         confirm, undo, or keep as maybe run
+limits      rate caps and background-task caps              confirm, undo, or keep as maybe run
 audit       the decision record (or deny: unavailable)      the outcome record
 forward     the denial, or the call sent upstream           -
 bindings    -                                               bind what the reply opened
 probe       -                                               key-only connect: holds a password?
 ==========  ==============================================  ====================================
 
-The first five and ``runbound`` are pure (``PureStage``): ``Firewall.preview`` runs just those.
-A new concern (approval, shadow mode, metrics) is one new ``Stage`` in ``build_stages``.
+The first four and ``runbound`` are pure (``PureStage``): ``Firewall.preview`` runs just those
+(``pure_stages``, built with the firewall; the others, and the audit, limit guard and state
+modules they import, load with the first call that needs them, so ``sshwall check`` never
+loads them). A new concern (approval, shadow mode, metrics) is one new ``Stage`` in
+``build_stages`` (``sshwall.proxy.stages.build``).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any, NamedTuple
+
 from sshwall.policy import Policy
-from sshwall.proxy.governor import Governor
-from sshwall.proxy.identities import IdentityGuard
-from sshwall.proxy.stages.audit import Audit, Recorder
-from sshwall.proxy.stages.bindings import Bind
-from sshwall.proxy.stages.connect import ConnectCheck
+from sshwall.proxy.identityguard import IdentityGuard
 from sshwall.proxy.stages.context import Answer, Call, Outcome, TerminalInput
 from sshwall.proxy.stages.decide import Decide, decide
-from sshwall.proxy.stages.forward import Forward, Send, denial_text
-from sshwall.proxy.stages.governor import Govern
 from sshwall.proxy.stages.identities import IdentityCheck
 from sshwall.proxy.stages.locate import Locate
 from sshwall.proxy.stages.pipeline import Pipeline, PureStage, Stage
-from sshwall.proxy.stages.probe import PasswordProbe
 from sshwall.proxy.stages.runbound import RunBound
 from sshwall.proxy.stages.terminal import TerminalLine
 from sshwall.proxy.targetguard import TargetGuard
 
+if TYPE_CHECKING:
+    from sshwall.proxy.stages.audit import Audit, Recorder
+    from sshwall.proxy.stages.bindings import Bind
+    from sshwall.proxy.stages.build import build_stages
+    from sshwall.proxy.stages.connect import ConnectCheck
+    from sshwall.proxy.stages.forward import Forward, Send, denial_text
+    from sshwall.proxy.stages.limits import LimitCheck
+    from sshwall.proxy.stages.probe import PasswordProbe
 
-def build_stages(policy: Policy, send: Send, recorder: Recorder, targets: TargetGuard, identities: IdentityGuard,
-                 governor: Governor | None, upstream_home: str | None = None) -> list[Stage]:
-    """The firewall's stages, in order (see the module doc)."""
-    return [
-        Locate(targets),
-        TerminalLine(),
-        Decide(policy, upstream_home),
-        IdentityCheck(identities),
-        ConnectCheck(targets),
-        RunBound(policy),
-        Govern(governor),
-        Audit(policy, recorder),
-        Forward(send),
-        Bind(targets),
-        PasswordProbe(targets, send, recorder),
-    ]
+
+class PureStages(NamedTuple):
+    """One firewall's pure stages, in pipeline order: what ``preview`` runs, and the very
+    objects ``build_stages`` places in the full list (the terminal stage keeps each session's
+    line, which both must see)."""
+
+    locate: Locate
+    terminal: TerminalLine
+    decide: Decide
+    identities: IdentityCheck
+    runbound: RunBound
+
+
+def pure_stages(policy: Policy, targets: TargetGuard, identities: IdentityGuard,
+                upstream_home: str | None = None) -> PureStages:
+    """The pure stages of a firewall (see ``PureStages``)."""
+    return PureStages(Locate(targets), TerminalLine(), Decide(policy, upstream_home), IdentityCheck(identities),
+                      RunBound(policy))
+
+
+_STATEFUL = {
+    "Audit": "audit", "Recorder": "audit", "Bind": "bindings", "build_stages": "build", "ConnectCheck": "connect",
+    "Forward": "forward", "Send": "forward", "denial_text": "forward", "LimitCheck": "limits",
+    "PasswordProbe": "probe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The stateful stages' names, each imported from its module when first asked for."""
+    module = _STATEFUL.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [
-    "Answer", "Audit", "Bind", "Call", "ConnectCheck", "Decide", "Forward", "Govern", "IdentityCheck", "Locate",
-    "Outcome", "PasswordProbe", "Pipeline", "PureStage", "Recorder", "RunBound", "Send", "Stage", "TerminalInput",
-    "TerminalLine", "build_stages", "decide", "denial_text",
+    "Answer", "Audit", "Bind", "Call", "ConnectCheck", "Decide", "Forward", "LimitCheck", "IdentityCheck", "Locate",
+    "Outcome", "PasswordProbe", "Pipeline", "PureStage", "PureStages", "Recorder", "RunBound", "Send", "Stage",
+    "TerminalInput", "TerminalLine", "build_stages", "decide", "denial_text", "pure_stages",
 ]

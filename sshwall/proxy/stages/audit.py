@@ -1,6 +1,6 @@
 """Stage ``audit``: the decision record before anything is forwarded, the outcome record after.
 
-Writes go to the audit log's one writer thread (``AuditLog.append_async``), so the event loop
+Writes go to the audit log's one writer thread (``AuditLog.submit``), so the event loop
 never waits on a flock or an ``fsync``; the records keep their order. A decision record that
 cannot be written answers the call ``audit.unavailable``: the pipeline sends nothing without
 it. A forwarded call gets its outcome record (``ok``, ``tool-error``, ``timeout``,

@@ -12,14 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sshwall.engine import Decision, Hit, Verdict
-from sshwall.engine.terminal import Keystrokes
+from sshwall.engine.keystrokes import Keystrokes
 from sshwall.policy import Policy
 from sshwall.policy.compiled import ToolPlan
-from sshwall.proxy.governor import Admission, Caller
+from sshwall.proxy.caller import Caller
 from sshwall.proxy.targetguard import Location
+
+if TYPE_CHECKING:  # the limit guard (and the state under it) loads with the stages that use it
+    from sshwall.proxy.limitguard import Admission
 
 UNDECIDED = Verdict(Decision.DENY, (Hit("default", Decision.DENY, "no stage decided this call"),))
 """The verdict of a call no stage has decided yet: deny (fail closed)."""

@@ -9,8 +9,8 @@ from typing import Any
 
 from sshwall.engine import Decision, Hit, ToolCall, Verdict, evaluate
 from sshwall.engine.grants import narrow
+from sshwall.engine.keystrokes import Keystrokes
 from sshwall.engine.rewrites import ConnectionFacts
-from sshwall.engine.terminal import Keystrokes
 from sshwall.engine.workdir import Workdir
 from sshwall.policy import Policy
 from sshwall.proxy.stages.context import Call

@@ -1,9 +1,9 @@
 """Stage ``identities``: every id the call names belongs to the caller's identity
-(``sshwall.proxy.identities``)."""
+(``sshwall.proxy.identityguard``)."""
 
 from __future__ import annotations
 
-from sshwall.proxy.identities import IdentityGuard
+from sshwall.proxy.identityguard import IdentityGuard
 from sshwall.proxy.stages.context import Call
 from sshwall.proxy.stages.pipeline import PureStage
 

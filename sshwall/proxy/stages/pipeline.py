@@ -20,15 +20,17 @@ send it) and an ``after`` step (learn from the outcome, or undo what ``before`` 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sshwall.errors import UpstreamError
 from sshwall.proxy.jsonrpc import tool_error
 from sshwall.proxy.stages.context import Answer, Call, Outcome
+
+if TYPE_CHECKING:  # ``run`` imports it: ``preview`` (what ``sshwall check`` runs) needs no event loop
+    import asyncio
 
 log = logging.getLogger("sshwall.stages")
 
@@ -85,14 +87,21 @@ class Pipeline:
 
     def preview(self, call: Call) -> Call:
         """The call as the pure stages leave it (the verdict ``run`` reaches before its
-        stateful checks)."""
+        stateful checks). A stage that raises denies the call (``sshwall check`` answers a
+        deny, never a crash)."""
         for stage in self.stages:
             if isinstance(stage, PureStage):
-                call = stage.check(call)
+                try:
+                    call = stage.check(call)
+                except Exception as err:  # a bug must deny, never allow or crash the batch
+                    log.exception("the check of stage %s failed on %s", stage.name, call.tool)
+                    return call.deny("engine.error", f"internal error in stage {stage.name}: {type(err).__name__}: {err}")
         return call
 
     async def run(self, call: Call) -> Any:
         """Run the call through every stage; returns the result to send back."""
+        import asyncio
+
         ran: list[Stage] = []
         try:
             for stage in self.stages:
@@ -121,6 +130,8 @@ class Pipeline:
 
     async def _after(self, ran: list[Stage], call: Call, outcome: Outcome) -> None:
         # Shielded: a client that cancels now does not stop what the answer teaches.
+        import asyncio
+
         task = asyncio.ensure_future(self._afters(ran, call, outcome))
         self._unwinding.add(task)
         task.add_done_callback(self._unwinding.discard)

@@ -40,6 +40,11 @@ class PasswordProbe(Stage):
             result = await self.send("tools/call", {"name": tool, "arguments": args})
         except UpstreamError as err:
             log.warning("password probe %s failed (%s); the connection counts as holding a password", tool, err)
+        except Exception:  # a bug: no answer read, so it holds one all the same (fail closed)
+            log.exception("password probe %s failed; the connection counts as holding a password", tool)
+        except BaseException:  # cancelled: learn what no answer means before the cancellation goes on
+            self.targets.learn_password(tool, args, None)
+            raise
         found = self.targets.learn_password(tool, args, result)
         await self.recorder.record(notice_event("password-probe", detail="holds a password" if found else "no password",
                                                 tool=tool, **args))

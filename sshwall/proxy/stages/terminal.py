@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sshwall.engine.terminal import replay
+from sshwall.engine.keystrokes import replay
 from sshwall.proxy.stages.context import Call, Outcome, TerminalInput
 from sshwall.proxy.stages.pipeline import PureStage
 

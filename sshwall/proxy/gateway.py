@@ -19,8 +19,8 @@ from sshwall.policy import default_policy_path
 from sshwall.proxy.firewall import Caller, Firewall
 from sshwall.proxy.frontend import FrontendCore
 from sshwall.proxy.frontend_stdio import process_stdio, serve_stdio
-from sshwall.proxy.governor import Governor
 from sshwall.proxy.jsonrpc import Message
+from sshwall.proxy.limitguard import LimitGuard
 from sshwall.proxy.settings import BUILTIN_BACKEND, GatewaySettings
 from sshwall.proxy.stdio_upstream import StdioUpstream
 from sshwall.proxy.upstream import Upstream
@@ -62,7 +62,7 @@ async def run(settings: GatewaySettings) -> int:
             log.info("built-in backend without --emulate-mcp-ssh-rewrites: it holds no saved passwords")
             policy = policy.model_copy(update={"upstream_saved_passwords": "none"})
     state = await open_state(settings.state)
-    firewall = Firewall(policy, upstream.request, audit, Governor(policy, state, time.time), upstream_home=home)
+    firewall = Firewall(policy, upstream.request, audit, LimitGuard(policy, state, time.time), upstream_home=home)
     core = FrontendCore(firewall, upstream)
     reaper = asyncio.create_task(_reap(firewall))
     try:

@@ -1,4 +1,4 @@
-"""Whatever the state layer raises, the governor denies: a backend failure names the backend
+"""Whatever the state layer raises, the limit guard denies: a backend failure names the backend
 (``state.unavailable``), anything else (a bug) is denied too (``state.error``), never allowed.
 
 The failing limiters are stubs: a bug of a backend cannot be produced for real; the real
@@ -18,7 +18,7 @@ from sshwall.errors import StateError
 from sshwall.limits import LimitRequest, LimitResult, State
 from sshwall.limits.memory import MemoryTaskRegistry
 from sshwall.policy import load_policy
-from sshwall.proxy.governor import Caller, Governor
+from sshwall.proxy.limitguard import Caller, LimitGuard
 from tests.governance.gateway import policy
 
 
@@ -49,8 +49,8 @@ def test_every_state_failure_is_a_denial(error: BaseException, rule: str, text: 
     call = ToolCall("executeCommand", {"connectionId": "c1", "command": "echo 1"})
     verdict = evaluate(rules, call)
     assert verdict.decision == Decision.ALLOW
-    governor = Governor(rules, State("stub", "stub", Failing(error), MemoryTaskRegistry()), lambda: 1_700_000_000.0)
-    admitted = asyncio.run(governor.admit(call, verdict, Caller()))
+    guard = LimitGuard(rules, State("stub", "stub", Failing(error), MemoryTaskRegistry()), lambda: 1_700_000_000.0)
+    admitted = asyncio.run(guard.admit(call, verdict, Caller()))
     assert admitted.verdict.decision == Decision.DENY
     hit = admitted.verdict.deciding[0]
     assert hit.rule == rule and text in hit.reason, hit

@@ -1,7 +1,7 @@
-"""Stateful checks after the policy allowed a call: rate caps and background-task governance.
+"""Stateful checks after the policy allowed a call: the limits (rate caps and background-task caps).
 
 They can only make a verdict stricter. Any state backend failure denies (fail closed). The
-governor also knows which background tasks it let through, keeps that registry in step with
+limit guard also knows which background tasks it let through, keeps that registry in step with
 ``stopBackground`` / ``stopAllBackgroundTasks``, and stops tasks whose time to live has passed.
 """
 
@@ -19,8 +19,9 @@ from sshwall.limits import BackgroundTask, LimitRequest, State, TaskCaps
 from sshwall.policy import Limit, Policy
 from sshwall.policy.durations import format_duration
 from sshwall.profiles import Schedule
+from sshwall.proxy.caller import Caller
 
-log = logging.getLogger("sshwall.governor")
+log = logging.getLogger("sshwall.limitguard")
 
 SETTLE_SLACK_MS = 10_000
 """Beyond a run's bound: time for the upstream to open a channel and set its timer."""
@@ -29,25 +30,16 @@ RESTOP_EVERY_MS = 5_000
 
 
 @dataclass(frozen=True)
-class Caller:
-    """Who is calling: the identity whose grant applies, the MCP session, the bound host."""
-
-    identity: str = "local"
-    session: str = "stdio"
-    host: str | None = None
-
-
-@dataclass(frozen=True)
 class Admission:
-    """The governed verdict, and what to undo if the upstream then fails the call."""
+    """The verdict under the limits, and what to undo if the upstream then fails the call."""
 
     verdict: Verdict
     task: BackgroundTask | None = None
 
 
 
-class Governor:
-    """Rate caps and background tasks for one gateway, on a shared ``State``."""
+class LimitGuard:
+    """The limits of one gateway (rate caps, background-task caps), on a shared ``State``."""
 
     def __init__(self, policy: Policy, state: State, clock: Callable[[], float]) -> None:
         self.policy = policy

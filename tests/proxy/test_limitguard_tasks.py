@@ -1,4 +1,4 @@
-"""Background tasks in the firewall and governor, with Mcp Ssh's real reply texts and a fake clock.
+"""Background tasks in the firewall and its limit guard, with Mcp Ssh's real reply texts and a fake clock.
 
 The forward answers as the real server does (``已在后台启动命令: ...``, ``已停止连接 NAME 的后台
 任务`` / ``连接 NAME 没有正在运行的后台任务``) and can time out or hold a start in flight, so each
@@ -19,8 +19,9 @@ from sshwall.limits import open_state
 from sshwall.policy import load_policy
 from sshwall.policy.model import Policy
 from sshwall.proxy.firewall import Firewall
-from sshwall.proxy.governor import RESTOP_EVERY_MS, SETTLE_SLACK_MS, Caller, Governor
+from sshwall.proxy.limitguard import RESTOP_EVERY_MS, SETTLE_SLACK_MS, Caller, LimitGuard
 from sshwall.proxy.runbound import bound_runs, wrap
+from tests.support.clock import FakeClock
 
 POLICY = """
 version: 1
@@ -77,27 +78,18 @@ class Upstream:
         return sum(1 for name, _ in self.sent if name == "stopBackground")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, ms: int) -> None:
-        self.t += ms / 1000
 
 
 class Rig:
     def __init__(self, policy: Policy) -> None:
         self.upstream = Upstream()
-        self.clock = Clock()
+        self.clock = FakeClock()
         self.policy = policy
 
     async def __aenter__(self) -> Rig:
         self.state = await open_state("memory://")
-        self.governor = Governor(self.policy, self.state, self.clock)
-        self.firewall = Firewall(self.policy, self.upstream, governor=self.governor)
+        self.limits = LimitGuard(self.policy, self.state, self.clock)
+        self.firewall = Firewall(self.policy, self.upstream, limits=self.limits)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,0 +1,44 @@
+"""The firewall's stages in order (the table in ``sshwall.proxy.stages``), the pure ones among
+them the very objects ``Firewall.preview`` runs."""
+
+from __future__ import annotations
+
+from sshwall.policy import Policy
+from sshwall.proxy.identityguard import IdentityGuard
+from sshwall.proxy.limitguard import LimitGuard
+from sshwall.proxy.stages import PureStages, pure_stages
+from sshwall.proxy.stages.audit import Audit, Recorder
+from sshwall.proxy.stages.bindings import Bind
+from sshwall.proxy.stages.connect import ConnectCheck
+from sshwall.proxy.stages.forward import Forward, Send
+from sshwall.proxy.stages.limits import LimitCheck
+from sshwall.proxy.stages.pipeline import PureStage, Stage
+from sshwall.proxy.stages.probe import PasswordProbe
+from sshwall.proxy.targetguard import TargetGuard
+
+
+def build_stages(policy: Policy, send: Send, recorder: Recorder, targets: TargetGuard, identities: IdentityGuard,
+                 limits: LimitGuard | None, upstream_home: str | None = None,
+                 pure: PureStages | None = None) -> list[Stage]:
+    """The firewall's stages, in order (see the module doc of ``sshwall.proxy.stages``);
+    ``pure``: the firewall's pure stages, already built (default: new ones)."""
+    p = pure if pure is not None else pure_stages(policy, targets, identities, upstream_home)
+    stages: list[Stage] = [
+        p.locate,
+        p.terminal,
+        p.decide,
+        p.identities,
+        ConnectCheck(targets),
+        p.runbound,
+        LimitCheck(limits),
+        Audit(policy, recorder),
+        Forward(send),
+        Bind(targets),
+        PasswordProbe(targets, send, recorder),
+    ]
+    if [s for s in stages if isinstance(s, PureStage)] != list(p):  # preview runs what run runs
+        raise ValueError("every pure stage belongs to PureStages, in pipeline order")
+    return stages
+
+
+__all__ = ["build_stages"]
