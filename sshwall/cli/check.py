@@ -20,6 +20,7 @@ from sshwall.engine import Decision, Hit, ToolCall, Verdict, load_checked
 from sshwall.engine.workdir import Workdir
 from sshwall.errors import UsageError
 from sshwall.policy import Policy, default_policy_path
+from sshwall.profiles import ArgKind
 from sshwall.proxy.bindings import Binding
 from sshwall.proxy.firewall import Caller, Firewall
 
@@ -61,14 +62,13 @@ class Decider:
     def _assume(self, tool: str, args: Any, workdir: Workdir, group: str | None) -> str | None:
         """Bind the ids the call names as if this identity had opened them through sshwall;
         returns the connection id bound (None: nothing was)."""
-        prof = self.policy.profile.tools.get(tool)
-        if prof is None or not isinstance(args, Mapping):
+        plan = self.policy.plan.tool(tool) if isinstance(tool, str) else None
+        if plan is None or plan.profile is None or not isinstance(args, Mapping):
             return None
         bindings, identity = self._firewall.targets.bindings, self.caller.identity
 
-        def named(kind: str) -> str | None:
-            names = prof.args_of_kind(kind)  # type: ignore[arg-type]
-            value = args.get(names[0]) if names else None
+        def named(kind: ArgKind) -> str | None:
+            value = plan.value(kind, args)
             return value if isinstance(value, str) else None
 
         connection = named("connection") or CLI_ID
@@ -129,12 +129,13 @@ def single_call(args: argparse.Namespace, policy: Policy) -> ToolCall:
     if words and words[0] == "--":
         words = words[1:]
     arguments: dict[str, Any] = {}
-    prof = policy.profile.tools.get(args.tool)
-    if prof is not None:
+    plan = policy.plan.tool(args.tool)
+    prof = plan.profile if plan is not None else None
+    if plan is not None and prof is not None:
         for name, spec in prof.arguments.items():
             if spec.required and spec.kind in ("connection", "session"):
                 arguments[name] = CLI_ID
-        commands = prof.args_of_kind("command") or prof.args_of_kind("terminal-input")
+        commands = plan.args("command") or plan.args("terminal-input")
         if commands and words:
             arguments[commands[0]] = " ".join(words)
     elif words:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from sshwall.analysis import Analysis, Redirect, SimpleCommand, Word, expand_braces
 from sshwall.engine.argspec import Endless, Use, check_value, parse_args
-from sshwall.engine.commandset import PathGlobs, compiled
+from sshwall.engine.commandset import compiled
 from sshwall.engine.formats import check_format
 from sshwall.engine.globwitness import fallback, intersect
 from sshwall.engine.paths import ANY, Segments, covered, is_literal, is_literal_path, normalise, overlap
@@ -36,7 +36,6 @@ SCHEDULED_ENDLESS = (
 
 # Glob paths per command that are searched exactly against the protected catalogue; more deny.
 MAX_GLOB_SEARCHES = 32
-_Paths = PathGlobs  # the name the glob tests use
 
 
 class _Checker:

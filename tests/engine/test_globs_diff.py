@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from sshwall.analysis.words import expand_braces, scan_word
-from sshwall.engine.commands import _Paths
+from sshwall.engine.commandset import PathGlobs
 from sshwall.engine.paths import escape, normalise
 from sshwall.errors import WordError
 
@@ -221,7 +221,7 @@ def test_protected_globs_agree_with_bash(capsys: pytest.CaptureFixture[str]) -> 
         prefix = escape(str(root))
         policy = [f"{prefix}/{p}" if not p.startswith("**") else p for p in PROTECTED]
         reference = _reference(policy)
-        compiled = _Paths(tuple(policy))
+        compiled = PathGlobs(tuple(policy))
         base = tuple(str(root).strip("/").split("/"))
         # Recursive reads are checked against anchored patterns only: by design a `**/x` pattern
         # has no ancestor folder (every recursive read of any folder would hit it); the runs
@@ -294,6 +294,6 @@ GLOB_REGRESSIONS = [
 
 @pytest.mark.parametrize(("word", "protected"), GLOB_REGRESSIONS)
 def test_glob_regressions_hit(word: str, protected: str) -> None:
-    paths = _Paths((protected,))
+    paths = PathGlobs((protected,))
     scanned = scan_word(word)
     assert paths.hits(normalise(scanned.pattern, None), False) == [protected]
