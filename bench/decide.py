@@ -87,8 +87,16 @@ def clear_caches() -> None:
     ``sshwall.engine.commandset.compiled``, protected patterns and denied-program globs; the
     programs' flag tables): that is load-time work, like parsing the policy itself.
     """
-    for fn in _caches():
+    global _FOUND
+    if _FOUND is None or _FOUND[0] != len(sys.modules):
+        # Walked again only when a module was imported since: walking ~1000 modules before every
+        # timed call would evict the CPU caches and bill sshwall (timed right after) for it.
+        _FOUND = (len(sys.modules), _caches())
+    for fn in _FOUND[1]:
         fn.cache_clear()
+
+
+_FOUND: tuple[int, list[Any]] | None = None
 
 
 def _caches() -> list[Any]:
