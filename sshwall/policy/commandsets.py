@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from sshwall.policy.base import Decision, Frozen
 from sshwall.policy.flags import ArgKind, Family, FlagTable, build_table
+from sshwall.profiles import checked_regex
 
 _T = TypeVar("_T")
 
@@ -47,12 +48,7 @@ class ValueRule(Frozen):
     @field_validator("match", "deny_match", "greedy")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as err:
-                raise ValueError(f"not a regular expression: {err}") from None
-        return value
+        return checked_regex(value)
 
     @cached_property
     def patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None, re.Pattern[str] | None]:

@@ -40,6 +40,16 @@ JsonType = Literal["string", "integer", "number", "boolean", "array", "object"]
 Role = Literal["password", "private-key", "remember-password", "force", "workdir"]
 
 
+def checked_regex(value: str | None, what: str | None = None) -> str | None:
+    """``value`` unchanged if it compiles as a regular expression (None passes); otherwise a
+    ``ValueError`` (which pydantic reports with the field) naming ``what``."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ValueError(f"{what + ' is ' if what else ''}not a regular expression: {err}") from None
+    return value
+
 class ArgSpec(BaseModel):
     """One argument of a tool: its JSON type, its meaning, whether it must be present."""
 
@@ -209,12 +219,7 @@ class Schedule(BaseModel):
     @field_validator("stopped_reply")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as err:
-                raise ValueError(f"stopped_reply is not a regular expression: {err}") from None
-        return value
+        return checked_regex(value, "stopped_reply")
 
 
 class ToolProfile(BaseModel):
