@@ -25,6 +25,7 @@ from sshwall.policy import load_policy
 from sshwall.policy.model import Policy
 from sshwall.proxy.firewall import Caller, Firewall
 from sshwall.proxy.limitguard import RESTOP_EVERY_MS, SETTLE_SLACK_MS, LimitGuard
+from tests.support.background_upstream import BackgroundUpstream
 from tests.support.clock import T0_MS, FakeClock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,51 +55,12 @@ def _policy(tmp_path: Path, text: str = POLICY) -> Policy:
     return load_policy(path)
 
 
-class Upstream:
-    """Answers like Mcp Ssh; ``timers``: the connections it has a timer for."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-        self.timers: set[str] = set()
-        self.time_out_starts = False
-        self.time_out_stops = False
-        self.hold: asyncio.Event | None = None
-        self.entered = asyncio.Event()
-
-    async def __call__(self, method: str, params: Any, *, client_id: Any = None) -> Any:
-        name, args = params["name"], params.get("arguments") or {}
-        self.sent.append((name, args))
-        cid = args.get("connectionId", "")
-        if name == "backgroundExecute":
-            self.entered.set()
-            if self.hold is not None:
-                await self.hold.wait()
-            if self.time_out_starts:
-                raise UpstreamTimeout("upstream did not answer tools/call within 1 s")
-            self.timers.add(cid)
-            text = f"已在后台启动命令: {args['command']}\n间隔: {args['interval'] / 1000:g}秒\n连接: n"
-        elif name == "stopBackground":
-            if self.time_out_stops:
-                raise UpstreamTimeout("upstream did not answer tools/call within 1 s")
-            text = f"已停止连接 {cid} 的后台任务" if cid in self.timers else f"连接 {cid} 没有正在运行的后台任务"
-            self.timers.discard(cid)
-        elif name == "stopAllBackgroundTasks":
-            text = f"已停止 {len(self.timers)} 个后台任务"
-            self.timers.clear()
-        else:
-            text = "ok"
-        return {"content": [{"type": "text", "text": text}]}
-
-    def stops(self) -> list[str]:
-        return [args["connectionId"] for name, args in self.sent if name == "stopBackground"]
-
-
 class Replica:
     """One gateway's firewall and limit guard on a state of its own connection, with its own clock."""
 
     def __init__(self, policy: Policy, state: State, audit: AuditLog, clock: FakeClock) -> None:
         self.policy, self.state, self.audit, self.clock = policy, state, audit, clock
-        self.upstream = Upstream()
+        self.upstream = BackgroundUpstream()
         self.guard = LimitGuard(policy, state, clock)
         self.firewall = Firewall(policy, self.upstream, audit, self.guard)
 

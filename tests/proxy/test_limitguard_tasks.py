@@ -21,6 +21,7 @@ from sshwall.policy.model import Policy
 from sshwall.proxy.firewall import Firewall
 from sshwall.proxy.limitguard import RESTOP_EVERY_MS, SETTLE_SLACK_MS, Caller, LimitGuard
 from sshwall.proxy.runbound import bound_runs, wrap
+from tests.support.background_upstream import BackgroundUpstream
 from tests.support.clock import FakeClock
 
 POLICY = """
@@ -44,45 +45,9 @@ def _policy(tmp_path: Path, extra: str = BOUND) -> Policy:
     return load_policy(path)
 
 
-class Upstream:
-    """Answers like Mcp Ssh; ``timers`` are the connections with a timer it set."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-        self.timers: set[str] = set()
-        self.time_out_starts = False
-        self.time_out_stops = False
-        self.hold: asyncio.Event | None = None
-
-    async def __call__(self, method: str, params: Any, *, client_id: Any = None) -> Any:
-        name, args = params["name"], params.get("arguments") or {}
-        self.sent.append((name, args))
-        cid = args.get("connectionId", "")
-        if name == "backgroundExecute":
-            if self.hold is not None:
-                await self.hold.wait()
-            if self.time_out_starts:
-                raise UpstreamTimeout("upstream did not answer tools/call within 1 s")
-            self.timers.add(cid)
-            text = f"已在后台启动命令: {args['command']}\n间隔: {args['interval'] / 1000:g}秒\n连接: n\n\n使用 stopBackground 工具可停止此后台任务。"
-        elif name == "stopBackground":
-            if self.time_out_stops:
-                raise UpstreamTimeout("upstream did not answer tools/call within 1 s")
-            text = f"已停止连接 {cid} 的后台任务" if cid in self.timers else f"连接 {cid} 没有正在运行的后台任务"
-            self.timers.discard(cid)
-        else:
-            text = "ok"
-        return {"content": [{"type": "text", "text": text}]}
-
-    def stops(self) -> int:
-        return sum(1 for name, _ in self.sent if name == "stopBackground")
-
-
-
-
 class Rig:
     def __init__(self, policy: Policy) -> None:
-        self.upstream = Upstream()
+        self.upstream = BackgroundUpstream()
         self.clock = FakeClock()
         self.policy = policy
 
@@ -139,7 +104,7 @@ def test_a_start_without_an_answer_stays_registered_until_a_stop_reaches_its_tim
             rig.clock.advance(25_000 + SETTLE_SLACK_MS)
             assert await rig.firewall.reap_expired() == 1
             assert await rig.registered() == []
-            assert rig.upstream.stops() == 3
+            assert len(rig.upstream.stops()) == 3
             rig.upstream.time_out_starts = False
             assert not _denied(await rig.start("c2"))
 
