@@ -14,7 +14,8 @@ from typing import TextIO
 
 from sshwall.engine import Decision, ToolCall, evaluate, load_checked
 from sshwall.errors import TargetError, UsageError
-from sshwall.policy.model import HostGroup, Policy
+from sshwall.policy.hosts import HostGroup
+from sshwall.policy.model import Policy
 from sshwall.targets.match import find_group, policy_hosts
 from sshwall.targets.survey import HostReport, VerifyOptions, verify_targets
 

@@ -16,7 +16,8 @@ import re
 from functools import cached_property
 
 from sshwall.engine.paths import PatternSet, Segments, ancestor_prefixes, normalise
-from sshwall.policy.model import CommandSet, Policy
+from sshwall.policy.commandsets import CommandSet
+from sshwall.policy.model import Policy
 
 
 class PathGlobs:

@@ -3,7 +3,7 @@
 A policy says, per tool, allow / prompt / deny / hide, and for tools that run shell commands,
 which command set governs them. The parts live beside this module: command sets in
 ``commandsets``, tool rules in ``tools``, host groups and grants in ``hosts``, the decision order
-and the frozen base in ``base``; their names are re-exported here. Everything unknown is
+and the frozen base in ``base`` (import them from there, or from ``sshwall.policy``). Everything unknown is
 rejected when the policy loads (``extra="forbid"``), so a typo can never silently widen a policy.
 """
 
@@ -15,38 +15,14 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from sshwall.policy.base import Decision, Frozen
-from sshwall.policy.commandsets import CommandSet, EndlessRule, ProgramSpec, ValueRule
+from sshwall.policy.commandsets import CommandSet
 from sshwall.policy.compiled import PolicyPlan, build_plan
 from sshwall.policy.hosts import Grant, HostGroup
 from sshwall.policy.tools import (
-    BackgroundRule,
-    IntervalRule,
     Limit,
-    PathRules,
-    TerminalRule,
     ToolRule,
-    TunnelRule,
 )
 from sshwall.profiles import Profile
-
-__all__ = [
-    "BackgroundRule",
-    "CommandSet",
-    "Decision",
-    "EndlessRule",
-    "Example",
-    "Grant",
-    "HostGroup",
-    "IntervalRule",
-    "Limit",
-    "PathRules",
-    "Policy",
-    "ProgramSpec",
-    "TerminalRule",
-    "ToolRule",
-    "TunnelRule",
-    "ValueRule",
-]
 
 
 class Example(Frozen):

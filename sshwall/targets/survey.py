@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sshwall.errors import TargetError
-from sshwall.policy.model import HostGroup, Policy
+from sshwall.policy.hosts import HostGroup
+from sshwall.policy.model import Policy
 from sshwall.targets import sshkeys
 from sshwall.targets.hostkey import HostKey
 from sshwall.targets.match import Resolver, Target, match_host, system_resolve, user_problem

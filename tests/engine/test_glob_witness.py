@@ -24,7 +24,7 @@ from sshwall.engine.globwitness import fallback, intersect
 from sshwall.engine.paths import ANY, escape, normalise
 from sshwall.errors import WordError
 from sshwall.policy import load_policy
-from sshwall.policy.model import CommandSet
+from sshwall.policy.commandsets import CommandSet
 from tests.engine.test_globs_diff import FILES, PROTECTED, _bash_or_skip, _expand, _reference, words
 
 REPO = Path(__file__).resolve().parents[2]

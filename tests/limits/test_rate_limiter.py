@@ -8,7 +8,7 @@ import pytest
 
 from sshwall.errors import UsageError
 from sshwall.limits import LimitRequest, LimitResult, State
-from sshwall.policy.model import Limit
+from sshwall.policy.tools import Limit
 
 pytestmark = pytest.mark.anyio
 

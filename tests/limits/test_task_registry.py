@@ -8,7 +8,7 @@ import pytest
 
 from sshwall.errors import UsageError
 from sshwall.limits import BackgroundTask, State, TaskCaps, TaskResult
-from sshwall.policy.model import BackgroundRule
+from sshwall.policy.tools import BackgroundRule
 
 pytestmark = pytest.mark.anyio
 

@@ -31,7 +31,8 @@ from sshwall.oracle.helpopts import (
     real_options,
 )
 from sshwall.policy import load_policy
-from sshwall.policy.model import Decision, ProgramSpec
+from sshwall.policy.base import Decision
+from sshwall.policy.commandsets import ProgramSpec
 
 POLICY_PATH = Path(os.environ.get("SSHWALL_ORACLE_POLICY", Path(__file__).resolve().parents[2] / "rules" / "readonly-ops.yaml"))
 POLICY = load_policy(POLICY_PATH)

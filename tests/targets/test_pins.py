@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sshwall.errors import TargetError
-from sshwall.policy.model import HostGroup
+from sshwall.policy.hosts import HostGroup
 from sshwall.targets.hostkey import HostKey
 from sshwall.targets.match import HostMatch, Target
 from sshwall.targets.pins import (
