@@ -47,7 +47,11 @@ async def test_redis_killed_mid_run_denies_with_a_reason_then_recovers(fresh_red
         # Nothing is allowed once Redis is gone; calls in flight at the kill may fail too.
         after = [outcome for started_after, outcome in outcomes if started_after]
         assert after and all(o.startswith(down) for o in after)
-        assert all(o == "allowed" or o.startswith(down) for _, o in outcomes)
+        # A call in flight when the server went may instead time out (never retried: the script
+        # may have run): a denial naming the server all the same, never an allow.
+        late = f"redis at 127.0.0.1:{fresh_redis.port} did not answer within"
+        odd = [o for _, o in outcomes if not (o == "allowed" or o.startswith((down, late)))]
+        assert not odd, odd[:3]
         with pytest.raises(StateError, match="unreachable"):
             await state.tasks.start(TASK, TaskCaps(), T0)
         with pytest.raises(StateError, match="unreachable"):
