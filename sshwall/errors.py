@@ -28,12 +28,16 @@ The tree::
     |   +-- WordError
     |   +-- WrapperError
     +-- OracleUnavailable   the execution oracle cannot run on this machine
+    +-- ApprovalError       an approval request may not be answered or used (the reason says why)
+    +-- ClientCannotAsk     the MCP client cannot be asked (no elicitation, or it answered an error)
+    +-- InputRequired       (2026-07-28 era) the client must answer ``result`` and call again
 
 A few private exceptions stay where they are because they are control flow that never leaves
 the code that raises them (each is caught there and turned into a value): ``_Deny`` in
 ``sshwall.limits.sqlite`` (rolls a transaction back), ``_Unknown`` in ``sshwall.analysis.builtins``,
 ``_Unreadable`` / ``_Infeasible`` in ``sshwall.engine.sedawk.common`` (caught by the sed and awk
-checkers), ``_SedDenied`` in ``sshwall.engine.sedawk.sed``, and the CLI's private usage errors.
+checkers), ``_SedDenied`` in ``sshwall.engine.sedawk.sed``, ``_Answered`` in ``sshwall.limits.approvals``, and the CLI's private
+usage errors.
 """
 
 from __future__ import annotations
@@ -144,3 +148,22 @@ class WrapperError(AnalysisError):
 class OracleUnavailable(SshwallError):
     """The execution oracle cannot run on this machine (``sshwall.oracle.probe.unavailable()``
     gives the reason)."""
+
+
+class ApprovalError(SshwallError):
+    """An approval request cannot be answered or used: unknown, not pending, expired, already
+    used, for another call, or the one answering may not (the message says which)."""
+
+
+class ClientCannotAsk(SshwallError):
+    """The MCP client cannot be asked for approval: it declared no elicitation capability, or
+    answered ``elicitation/create`` with an error (the next channel is tried)."""
+
+
+class InputRequired(SshwallError):
+    """2026-07-28 era: the approval question goes back to the client as the ``tools/call``'s
+    ``input_required`` result (``result``); the client calls again with its user's answer."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("input required")
+        self.result = result

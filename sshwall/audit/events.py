@@ -45,6 +45,7 @@ def decision_event(
     secret_names: Iterable[str] = (),
     request_id: str | int | None = None,
     forwarded: object = None,
+    approval: str | None = None,
 ) -> dict[str, JsonValue]:
     """The event of one decision, redacted here: ``arguments`` with ``secret_names``, the key
     patterns and the text rules, and every secret found there also scrubbed from ``reasons``
@@ -52,10 +53,13 @@ def decision_event(
     ``Decision`` or its value. ``upstream`` defaults from the decision (see the module doc).
     ``forwarded``: the arguments as sshwall forwards them, when it changed them (a default
     interval, its run-time wrapper around a scheduled command); the decision was made on
-    ``arguments``. Redacted the same way; absent when nothing changed.
+    ``arguments``. Redacted the same way; absent when nothing changed. ``approval``: the
+    approval request the call waited on (absent when none).
     """
     verdict = _text(decision)
     extra: dict[str, object] = {} if forwarded is None else {"forwarded": _as_object(forwarded)}
+    if approval is not None:
+        extra["approval"] = approval
     return sanitize_fields({
         "kind": "decision",
         "identity": identity,

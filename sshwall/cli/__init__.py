@@ -1,4 +1,4 @@
-"""The ``sshwall`` command line: check | test | serve | backend | audit | verify | demo.
+"""The ``sshwall`` command line: check | test | serve | backend | audit | verify | approvals | demo.
 
 One layer on top of the others: ``sshwall.cli.parser`` holds every option, and each subcommand
 is a module here with a ``run(args, out, err) -> int``, imported only when that subcommand runs

@@ -222,6 +222,29 @@ def _verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=_positive(float), default=5.0, metavar="S", help="per connection (default 5)")
 
 
+def _approvals(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, parser_class=Parser)
+    actions = {
+        "list": "the pending requests (--all: every state)",
+        "show": "one request in full: everything an approver needs to decide",
+        "approve": "say yes: the waiting call goes on",
+        "deny": "say no: the waiting call is refused",
+    }
+    for name, text in actions.items():
+        a = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        if name != "list":
+            a.add_argument("id", metavar="ID", help="the request's id (as `sshwall approvals list` shows it)")
+        a.add_argument("--state", default=os.environ.get("SSHWALL_STATE", "memory://"), metavar="URL",
+                       help="the gateway's --state: sqlite:///path.db or redis://host:port/0 (default $SSHWALL_STATE)")
+        a.add_argument("--json", action="store_true", help="print JSON")
+        if name == "list":
+            a.add_argument("--all", action="store_true", help="every request, answered and ended ones too")
+        if name in ("approve", "deny"):
+            a.add_argument("--as", dest="approver", default=os.environ.get("SSHWALL_APPROVER"), metavar="IDENTITY",
+                           help="who answers: one of the policy's approvers (default $SSHWALL_APPROVER)")
+            a.add_argument("--note", default=None, metavar="TEXT", help="a note kept with the answer")
+
+
 def _demo(p: argparse.ArgumentParser) -> None:
     _rules(p, help="policy to demonstrate (default: embedded readonly-ops)")
 
@@ -249,6 +272,8 @@ COMMANDS: dict[str, Command] = {
     "audit": Command("verify or tail an audit log", _audit, "sshwall.cli.audit", "sshwall audit"),
     "verify": Command("check a policy's hosts against the real machines: reachability, host keys, algorithms, canary",
                       _verify, "sshwall.cli.verify", "sshwall verify"),
+    "approvals": Command("list, show, approve or deny the calls waiting for approval", _approvals,
+                         "sshwall.cli.approvals", "sshwall approvals"),
     "demo": Command("a scripted agent session through the gateway against a throwaway sshd", _demo,
                     "sshwall.cli.demo", "sshwall demo"),
 }
@@ -260,6 +285,7 @@ _DESCRIPTIONS = {
                "It does no policy checking: put sshwall in front of it.",
     "audit": "Check or read an sshwall audit log.",
     "verify": "Check a policy's hosts against the real machines.",
+    "approvals": "The queue of calls waiting for a human's approval (docs/approval.md).",
 }
 
 

@@ -2,7 +2,8 @@
 
 ``open_state(url)`` opens a backend (``memory://``, ``sqlite:///path.db`` or
 ``redis://host:port/db?namespace=sshwall``) and returns a ``State`` whose ``limiter`` is a
-``RateLimiter`` and whose ``tasks`` is a ``TaskRegistry``. Every backend behaves the same; any
+``RateLimiter``, whose ``tasks`` is a ``TaskRegistry`` and whose ``approvals`` is the queue of
+approval requests (an ``ApprovalStore``, ``sshwall.limits.approvals``). Every backend behaves the same; any
 failure of a backend raises ``StateError`` (the caller denies). See ``docs/limits.md``.
 """
 

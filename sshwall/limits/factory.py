@@ -14,12 +14,13 @@ backend (SQLite's busy timeout, Redis's connect and read timeouts) before it fai
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sshwall.errors import UsageError
+from sshwall.limits.approvals import ApprovalStore, MemoryApprovals
 from sshwall.limits.memory import MemoryLimiter, MemoryTaskRegistry
 from sshwall.limits.model import RateLimiter, TaskRegistry
 
@@ -29,17 +30,22 @@ DEFAULT_NAMESPACE = "sshwall:"
 
 @dataclass(frozen=True)
 class State:
-    """An open state backend: its rate limiter and its background-task registry."""
+    """An open state backend: its rate limiter, its background-task registry and its queue of
+    approval requests (``sshwall.limits.approvals``; in-process when not given)."""
 
     backend: str
     where: str
     limiter: RateLimiter
     tasks: TaskRegistry
+    approvals: ApprovalStore = field(default_factory=MemoryApprovals)
 
     async def close(self) -> None:
-        """Close both halves (the backend's connection goes with the second)."""
-        await self.limiter.close()
-        await self.tasks.close()
+        """Close the three parts (the backend's connection goes with the last)."""
+        try:
+            await self.limiter.close()
+            await self.tasks.close()
+        finally:
+            await self.approvals.close()
 
     async def __aenter__(self) -> State:
         return self
@@ -66,15 +72,15 @@ async def open_state(url: str = "memory://", *, timeout_s: float | None = None) 
     if scheme == "memory":
         if parts.netloc or parts.path or params:
             raise UsageError(f"state URL {url!r}: write just memory://")
-        return State("memory", "memory", MemoryLimiter(), MemoryTaskRegistry())
+        return State("memory", "memory", MemoryLimiter(), MemoryTaskRegistry(), MemoryApprovals())
     if scheme == "sqlite":
         path = url.split("://", 1)[1].split("?", 1)[0]
         if not path or params:
             raise UsageError(f"state URL {url!r}: write sqlite:///absolute/path.db or sqlite://relative.db")
         from sshwall.limits.sqlite import open_sqlite
 
-        limiter, tasks = await open_sqlite(Path(path), timeout)
-        return State("sqlite", f"sqlite at {path}", limiter, tasks)
+        limiter, tasks, approvals = await open_sqlite(Path(path), timeout)
+        return State("sqlite", f"sqlite at {path}", limiter, tasks, approvals)
     if scheme in ("redis", "rediss", "unix"):
         namespace = params.pop("namespace", DEFAULT_NAMESPACE) or DEFAULT_NAMESPACE
         if not namespace.endswith(":"):
@@ -88,8 +94,8 @@ async def open_state(url: str = "memory://", *, timeout_s: float | None = None) 
             where = f"redis at {_redis_where(parts.hostname, parts.port, parts.path, scheme)}"
         except ValueError as exc:
             raise UsageError(f"state URL {url!r}: {exc}") from None
-        limiter_r, tasks_r = open_redis(client_url, where, namespace, timeout)
-        return State("redis", where, limiter_r, tasks_r)
+        limiter_r, tasks_r, approvals_r = open_redis(client_url, where, namespace, timeout)
+        return State("redis", where, limiter_r, tasks_r, approvals_r)
     raise UsageError(f"state URL {url!r}: the backend must be memory://, sqlite://PATH or redis://HOST:PORT/DB")
 
 

@@ -1,6 +1,7 @@
 """The ``redis`` backend: state shared by sshwall replicas on many machines.
 
-The only module that imports the ``redis`` client. Every operation is one Lua script
+The only module that imports the ``redis`` client (``approvals_redis``, the approval queue, runs
+its scripts through ``RedisStore`` too). Every operation is one Lua script
 (``redis_scripts``) run with EVALSHA, so it is atomic on the server. Errors of the client are
 translated here into ``StateError`` naming the server (a URL the client cannot parse into
 ``UsageError``). Each operation is bounded: waiting for
@@ -30,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sshwall.errors import StateError, UsageError
 from sshwall.limits import redis_scripts
+from sshwall.limits.approvals_redis import RedisApprovals
 from sshwall.limits.model import (
     BackgroundTask,
     LimitRequest,
@@ -73,6 +75,11 @@ class RedisStore:
         self.collect_script: AsyncScript = self._client.register_script(redis_scripts.COLLECT)
         self._users = 0
         self._closed = False
+
+    def script(self, text: str) -> AsyncScript:
+        """Register one more Lua script on this client (another module's, e.g. the approval
+        queue's in ``approvals_redis``); run it with ``run``."""
+        return self._client.register_script(text)
 
     async def run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | int]) -> Reply:
         """Run one script; every failure becomes a ``StateError`` naming the server."""
@@ -225,11 +232,11 @@ def _task(values: Sequence[str | int | None]) -> BackgroundTask:
 
 def open_redis(
     url: str, where: str, namespace: str = "sshwall:", timeout_s: float = 1.0
-) -> tuple[RedisLimiter, RedisTaskRegistry]:
-    """A limiter and a task registry sharing one client of the server at ``url``.
+) -> tuple[RedisLimiter, RedisTaskRegistry, RedisApprovals]:
+    """A limiter, a task registry and an approval queue sharing one client of the server at ``url``.
 
     Nothing is contacted yet: a server that is down now makes the first operations fail with
     ``StateError`` (so calls are denied), and they succeed once it is up.
     """
     store = RedisStore(url, where, namespace, timeout_s)
-    return RedisLimiter(store), RedisTaskRegistry(store)
+    return RedisLimiter(store), RedisTaskRegistry(store), RedisApprovals(store)

@@ -11,6 +11,8 @@ sshwall processes share the server. Keys (``NS`` is the namespace, ``sshwall:`` 
 - ``NS tasks:of:ID``      set of the connection ids of one identity's tasks;
 - ``NS tasks:expiry``     sorted set: connection id scored by expires_ms (tasks with a TTL only).
 
+The approval queue's keys and scripts are in ``approvals_redis``.
+
 Both rate keys expire (PEXPIRE) one retention after the last allowed call. The task scripts
 compute key names from the namespace, so they suit a standalone Redis (or a primary with
 replicas), not Redis Cluster.

@@ -1,6 +1,7 @@
 """The ``sqlite`` backend: one database file, exact across the processes of one machine.
 
-The tables' logic: rate caps (``SqliteLimiter``) and background tasks (``SqliteTaskRegistry``).
+The tables' logic: rate caps (``SqliteLimiter``) and background tasks (``SqliteTaskRegistry``);
+the approval queue's is ``approvals_sqlite.SqliteApprovals``, on the same database.
 The file itself, its connection, journal and faults are ``sqlite_db.SqliteDatabase``'s. Every
 operation is one transaction of ``SqliteDatabase.transaction`` (``BEGIN IMMEDIATE``: it takes the
 database's write lock before reading, so concurrent processes are serialised and a
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sshwall.errors import StateError
+from sshwall.limits.approvals_sqlite import SqliteApprovals
 from sshwall.limits.model import (
     BackgroundTask,
     LimitRequest,
@@ -191,8 +193,8 @@ def _task(row: tuple[str, str, str, int, int, int | None, str | None]) -> Backgr
     return BackgroundTask(*row)
 
 
-async def open_sqlite(path: Path, timeout_s: float = 1.0) -> tuple[SqliteLimiter, SqliteTaskRegistry]:
-    """Open ``path`` (created if missing) and return its limiter and task registry."""
+async def open_sqlite(path: Path, timeout_s: float = 1.0) -> tuple[SqliteLimiter, SqliteTaskRegistry, SqliteApprovals]:
+    """Open ``path`` (created if missing) and return its limiter, task registry and approval queue."""
     db = SqliteDatabase(path, timeout_s)
     try:
         await db.open()
@@ -200,4 +202,4 @@ async def open_sqlite(path: Path, timeout_s: float = 1.0) -> tuple[SqliteLimiter
         db.retain()
         await db.release()
         raise
-    return SqliteLimiter(db), SqliteTaskRegistry(db)
+    return SqliteLimiter(db), SqliteTaskRegistry(db), SqliteApprovals(db)

@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WIT
 CREATE TABLE IF NOT EXISTS carried_over (
     file_id TEXT PRIMARY KEY, events INTEGER NOT NULL, tasks INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, state TEXT, created REAL, body TEXT);
+CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, created);
+CREATE INDEX IF NOT EXISTS approvals_created ON approvals (created);
 """
 TASK_COLUMNS = "connection_id, identity, command, interval_ms, started_ms, expires_ms, host"
 Inode = tuple[int, int]
@@ -98,7 +101,7 @@ def connect_file(path: Path, timeout_s: float) -> tuple[sqlite3.Connection, Inod
 
 
 def copy_state(old: sqlite3.Connection, new: sqlite3.Connection) -> tuple[int, int] | None:
-    """Copies the rate events, rate keys and background tasks of ``old`` into ``new``, once per
+    """Copies the rate events, rate keys, background tasks and approval requests of ``old`` into ``new``, once per
     old file (by its ``file_id``): ``(events, tasks)`` copied, ``None`` when ``new`` already holds
     them. Inside a transaction on each, taken by the caller (``new``'s first)."""
     (old_id,) = old.execute("SELECT value FROM meta WHERE name = 'file_id'").fetchone()
@@ -114,6 +117,10 @@ def copy_state(old: sqlite3.Connection, new: sqlite3.Connection) -> tuple[int, i
     )
     tasks: list[tuple[object, ...]] = old.execute(f"SELECT {TASK_COLUMNS} FROM tasks").fetchall()
     new.executemany(f"INSERT OR IGNORE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", tasks)
+    new.executemany(  # the approval queue too (sshwall.limits.approvals_sqlite): a waiting call keeps its request
+        "INSERT OR IGNORE INTO approvals (id, state, created, body) VALUES (?, ?, ?, ?)",
+        old.execute("SELECT id, state, created, body FROM approvals").fetchall(),
+    )
     new.execute("INSERT INTO carried_over VALUES (?, ?, ?)", (old_id, len(events), len(tasks)))
     return len(events), len(tasks)
 

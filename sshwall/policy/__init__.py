@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sshwall.policy.approval import ApprovalRule
 from sshwall.policy.base import Decision
 from sshwall.policy.commandsets import CommandSet, ProgramSpec, ValueRule
 from sshwall.policy.durations import format_duration, parse_duration
@@ -19,6 +20,7 @@ from sshwall.policy.tools import (
 )
 
 __all__ = [
+    "ApprovalRule",
     "BackgroundRule",
     "CommandSet",
     "Decision",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -19,6 +20,10 @@ class HostGroup(Frozen):
     """
 
     match: tuple[str, ...]
+    decision: Literal["allow", "prompt"] = Field(
+        default="allow", description="prompt: every call landing here needs a human's approval (docs/approval.md)"
+    )
+    reason: str | None = Field(default=None, description="why, shown to the approver")
     users: tuple[str, ...] = Field(default=(), description="allowed login names; empty: any")
     ports: tuple[int, ...] = (22,)
     host_keys: tuple[str, ...] = Field(default=(), description="pinned SHA256:... fingerprints (ssh-keygen -lf)")

@@ -9,11 +9,14 @@ rejected when the policy loads (``extra="forbid"``), so a typo can never silentl
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sshwall.policy.approval import ApprovalRule
 from sshwall.policy.base import Decision, Frozen
 from sshwall.policy.commandsets import CommandSet
 from sshwall.policy.compiled import PolicyPlan, build_plan
@@ -64,6 +67,7 @@ class Policy(Frozen):
                     "`none` only where no saved store can exist (docs/upstream-behaviour.md)",
     )
     grants: dict[str, Grant] = Field(default_factory=dict, description="per-identity narrowing (docs/identities.md)")
+    approval: ApprovalRule = Field(default_factory=ApprovalRule, description="how prompt verdicts are approved (docs/approval.md)")
 
     @field_validator("host_key_check", mode="before")
     @classmethod
@@ -80,6 +84,14 @@ class Policy(Frozen):
         interval (unit and default), and which rule governs the tool.
         """
         return build_plan(self)
+
+    @cached_property
+    def revision(self) -> str:
+        """The policy's revision: ``sha256:`` of its canonical form (every field, profile and
+        examples included, as sorted-key JSON), computed once. An approval is bound to it, so
+        any change of the policy is another call."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
     @model_validator(mode="after")
     def _references(self) -> Policy:

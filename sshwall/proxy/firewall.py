@@ -26,6 +26,8 @@ from sshwall.proxy.targetguard import TargetGuard
 
 if TYPE_CHECKING:  # loaded with the first stateful call (``preview`` needs none of them)
     from sshwall.audit import AuditLog
+    from sshwall.limits.approvals import ApprovalStore
+    from sshwall.proxy.approvals import ApprovalGuard
     from sshwall.proxy.limitguard import LimitGuard
     from sshwall.proxy.stages.audit import Recorder
 
@@ -45,8 +47,13 @@ class Firewall:
         limits: LimitGuard | None = None,
         targets: TargetGuard | None = None,
         upstream_home: str | None = None,
+        approvals: ApprovalStore | None = None,
+        state_url: str = "memory://",
     ) -> None:
         self.policy = policy
+        # Where approval requests wait (``sshwall.proxy.approvals``); None: in this process only.
+        self.approvals = approvals
+        self.state_url = state_url
         # The upstream process's home folder (its default local paths lie there), if known.
         self.upstream_home = upstream_home
         self.forward = forward
@@ -70,12 +77,23 @@ class Firewall:
         return Recorder(self.audit)
 
     @cached_property
+    def approval_guard(self) -> ApprovalGuard:
+        """Who is asked about ``prompt`` verdicts, and how (``sshwall.proxy.approvals``)."""
+        from sshwall.limits.approvals import MemoryApprovals
+        from sshwall.proxy.approvals import ApprovalGuard
+        from sshwall.proxy.webhook import announce
+
+        store = self.approvals if self.approvals is not None else MemoryApprovals()
+        hint = "" if self.state_url == "memory://" else _public_url(self.state_url)
+        return ApprovalGuard(self.policy, store, self.targets, self.recorder.record, announce, state_hint=hint)
+
+    @cached_property
     def pipeline(self) -> Pipeline:
         """Every stage of a call, in order (``sshwall.proxy.stages``)."""
         from sshwall.proxy.stages.build import build_stages
 
         return Pipeline(build_stages(self.policy, self._send, self.recorder, self.targets, self.identities,
-                                     self.limits, self.upstream_home, pure=self.pure))
+                                     self.limits, self.upstream_home, pure=self.pure, approvals=self.approval_guard))
 
     def _send(self, method: str, params: Any, *, client_id: Any = None) -> Any:
         return self.forward(method, params, client_id=client_id)
@@ -132,6 +150,13 @@ class Firewall:
                                                     interval_ms=task.interval_ms))
         return stopped
 
+    async def void_pending(self) -> int:
+        """The gateway stops: the approval requests its calls wait on become void (those calls
+        are denied)."""
+        if "approval_guard" not in self.__dict__:
+            return 0
+        return await self.approval_guard.void_pending()
+
     def visible_tools(self, tools: list[Any], identity: str | None = None) -> list[Any]:
         """The upstream's tool list minus what the policy hides (and, with ``hide_denied_tools``,
         the tools outside ``identity``'s grant)."""
@@ -156,3 +181,15 @@ class Firewall:
         from sshwall.audit import notice_event
 
         self.recorder.notice(notice_event(kind, detail=detail))
+
+
+def _public_url(url: str) -> str:
+    """A state URL as the approve command shows it: without a password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = (f"{parts.username}:***@" if parts.username else ":***@") + (parts.hostname or "")
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -62,8 +62,16 @@ async def run(settings: GatewaySettings) -> int:
             log.info("built-in backend without --emulate-mcp-ssh-rewrites: it holds no saved passwords")
             policy = policy.model_copy(update={"upstream_saved_passwords": "none"})
     state = await open_state(settings.state)
-    firewall = Firewall(policy, upstream.request, audit, LimitGuard(policy, state, time.time), upstream_home=home)
+    firewall = Firewall(policy, upstream.request, audit, LimitGuard(policy, state, time.time), upstream_home=home,
+                        approvals=state.approvals, state_url=settings.state)
     core = FrontendCore(firewall, upstream)
+    try:
+        voided = await firewall.approval_guard.void_stale()
+    except SshwallError as err:  # the queue is down: its calls are denied until it is back
+        log.warning("cannot look for approval requests of gone gateways: %s", err)
+    else:
+        if voided:
+            log.warning("%d approval request(s) of a gateway that is gone are void now", voided)
     reaper = asyncio.create_task(_reap(firewall))
     try:
         if settings.listen:
@@ -75,6 +83,7 @@ async def run(settings: GatewaySettings) -> int:
         return 0
     finally:
         reaper.cancel()
+        await firewall.void_pending()
         await upstream.close()
         await state.close()
         if audit is not None:

@@ -50,7 +50,7 @@ def guard_frames(app: ASGIApp, max_bytes: int, body_timeout_s: float) -> ASGIApp
             return
         try:
             async with asyncio.timeout(body_timeout_s):
-                body = await _read_body(receive, max_bytes)
+                body = await read_body(receive, max_bytes)
         except TimeoutError:
             await answer(send, 408, error(None, INVALID_REQUEST, f"sshwall: the request body took over {body_timeout_s:g} s"),
                          [(b"connection", b"close")])
@@ -76,7 +76,7 @@ def guard_frames(app: ASGIApp, max_bytes: int, body_timeout_s: float) -> ASGIApp
     return guarded
 
 
-async def _read_body(receive: Receive, max_bytes: int) -> bytes | None:
+async def read_body(receive: Receive, max_bytes: int) -> bytes | None:
     """The whole body (stops reading one byte past ``max_bytes``); None if the client left."""
     chunks: list[bytes] = []
     size = 0

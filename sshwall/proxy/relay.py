@@ -5,7 +5,9 @@ they are; only ``tools/call`` (decided by the firewall) and ``tools/list`` (filt
 Requests run concurrently, and everything else
 (initialize, ping, notifications, progress, cancellation, resources, prompts, the upstream's own
 requests to the client) passes through with ids mapped. Malformed client frames get JSON-RPC
-errors; an upstream failure fails only the requests it touches.
+errors; an upstream failure fails only the requests it touches. A client that declared form-mode
+elicitation in its ``initialize`` is asked about calls that need approval with requests of the
+relay's own (``sshwall.proxy.elicitation.RelayAsks``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from sshwall.errors import UpstreamError
+from sshwall.proxy.elicitation import RelayAsks
 from sshwall.proxy.firewall import Caller
 from sshwall.proxy.frontend import FrontendCore, Intake, error_reply, intake
 from sshwall.proxy.jsonrpc import LineReader, Message, encode, is_request, result
@@ -38,6 +42,7 @@ class StdioRelay:
         self._inflight: dict[Any, asyncio.Task[None]] = {}  # client request id -> its task
         self._to_client_ids = itertools.count(1)
         self._upstream_requests: dict[str, Any] = {}  # our id toward the client -> upstream's id
+        self.asks = RelayAsks(self.send)  # sshwall's own requests to the client (approval questions)
 
     async def send(self, msg: Message) -> None:
         """Write one frame to the client."""
@@ -51,6 +56,7 @@ class StdioRelay:
             except EOFError:
                 break
             await self.handle(intake(frame))
+        self.asks.close()  # nobody is left to answer an approval question
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.upstream.timeout)
 
@@ -85,7 +91,11 @@ class StdioRelay:
                 # hung-upstream restart watch).
                 await self.send(result(msg_id, {}))
                 return
-            value = await self.core.request(method, params, self.caller, msg_id)
+            if method == "initialize":
+                self.asks.handshake(params)
+            value = await self.core.request(method, params, self._caller(method), msg_id)
+            if method == "initialize":
+                self.asks.negotiated(value)
             await self.send(result(msg_id, value))
         except asyncio.CancelledError:
             return  # the client cancelled the request: no answer is sent (the firewall audited it)
@@ -108,11 +118,19 @@ class StdioRelay:
         else:
             await self.upstream.notify(method, params)
 
+    def _caller(self, method: str) -> Caller:
+        """Who calls: for a ``tools/call`` of a client that can be asked, with its ``ask``."""
+        if method == "tools/call" and self.asks.can_ask:
+            return replace(self.caller, ask=self.asks.ask)
+        return self.caller
+
     def _forget(self, key: tuple[str, Any], task: asyncio.Task[None]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
 
     async def _response(self, msg: Message) -> None:
+        if self.asks.answer(msg):
+            return
         upstream_id = self._upstream_requests.pop(str(msg.get("id")), None)
         if upstream_id is None:
             log.warning("client answered an unknown request id %r", msg.get("id"))

@@ -4,7 +4,8 @@ Used for streamable HTTP (``--listen``) and for 2026-07-28 clients on stdio: the
 ``server/discover`` and the per-request ``_meta`` envelope, and every request is handed on to
 the frontend core (``sshwall.proxy.frontend``), which the stdio relay shares: the firewall
 decides ``tools/call``, ``tools/list`` is filtered, the rest goes to the legacy-era upstream.
-The only module of the proxy that imports the MCP SDK.
+With ``sshwall.proxy.sdkelicit`` (how a call that needs approval asks the client's user, in
+either era), the only modules of the proxy that import the MCP SDK.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 import sshwall
 from sshwall.errors import UpstreamError, UsageError
+from sshwall.limits.approvals import ApprovalStore
+from sshwall.proxy.approvalroutes import mount_approvals
 from sshwall.proxy.firewall import Caller
 from sshwall.proxy.frontend import (
     ENVELOPE_PREFIX,
@@ -42,6 +45,7 @@ from sshwall.proxy.jsonrpc import (
     error,
     is_request,
 )
+from sshwall.proxy.sdkelicit import asking
 from sshwall.proxy.sessionowners import own_sessions
 from sshwall.proxy.settings import GatewaySettings
 from sshwall.proxy.tokens import identity_of, load_tokens, require_token
@@ -63,10 +67,14 @@ def client_handshake() -> Message:
 
 
 def _legacy_params(params: Any) -> Any:
-    """Params as a legacy upstream expects them: the modern envelope keys removed from _meta."""
+    """Params as a legacy upstream expects them: the modern envelope keys removed from _meta, and
+    the 2026-07-28 multi-round-trip fields (``inputResponses``, ``requestState``: answers meant
+    for sshwall) dropped."""
     if params is None:
         return None
     data = params.model_dump(by_alias=True, mode="json", exclude_none=True) if hasattr(params, "model_dump") else dict(params)
+    data.pop("inputResponses", None)
+    data.pop("requestState", None)
     meta = data.get("_meta")
     if isinstance(meta, dict):
         meta = {k: v for k, v in meta.items() if not k.startswith(ENVELOPE_PREFIX)}
@@ -111,8 +119,11 @@ def build_server(core: FrontendCore, caller_of: Callable[[Any], Caller]) -> Serv
             # The upstream sees a token of ours: clients sharing it never get each other's progress.
             ours = core.track(_progress_to(ctx, theirs))
             legacy["_meta"] = {**legacy.get("_meta", {}), "progressToken": ours}
+        caller, asked = caller_of(ctx), None
+        if method == "tools/call":  # a call that needs approval may ask the client's user
+            caller, asked = asking(caller, ctx, params)
         try:
-            raw = await core.request(method, legacy, caller_of(ctx), getattr(ctx, "request_id", None))
+            raw = await core.request(method, legacy, caller, getattr(ctx, "request_id", None))
         except Exception as err:
             if not isinstance(err, MCPError):
                 if not isinstance(err, UpstreamError):
@@ -121,14 +132,19 @@ def build_server(core: FrontendCore, caller_of: Callable[[Any], Caller]) -> Serv
             raise
         finally:
             core.forget(ours)
+        if asked is not None and asked.is_pending(raw):  # sshwall's own question (2026-07-28)
+            return types.InputRequiredResult.model_validate(raw, by_name=False)
         return result_type.model_validate(raw if raw is not None else {}, by_name=False)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         result: types.ListToolsResult = await forward("tools/list", params, types.ListToolsResult, ctx)
         return result
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        result: types.CallToolResult = await forward("tools/call", params, types.CallToolResult, ctx)
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult | types.InputRequiredResult:
+        result: types.CallToolResult | types.InputRequiredResult = await forward("tools/call", params, types.CallToolResult, ctx)
+        if isinstance(result, types.CallToolResult) and result.result_type != "complete":
+            # Only sshwall asks the client for input: an upstream's result never claims to.
+            result = result.model_copy(update={"result_type": "complete"})
         return result
 
     handlers: dict[str, Any] = {}
@@ -156,8 +172,10 @@ def build_server(core: FrontendCore, caller_of: Callable[[Any], Caller]) -> Serv
 
 
 async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: dict[str, str] | None = None,
-                     limits: HttpLimits | None = None, default_identity: str = "local") -> None:
-    """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled, within ``limits``."""
+                     limits: HttpLimits | None = None, default_identity: str = "local",
+                     approvals: ApprovalStore | None = None) -> None:
+    """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled, within ``limits``; with
+    ``approvals``, also its queue at /approvals (``sshwall.proxy.approvalroutes``)."""
     limits = limits or HttpLimits()
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
@@ -169,13 +187,18 @@ async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: d
     if not isinstance(live, dict):  # fail closed: without it the session caps cannot be kept
         raise UsageError("this MCP SDK does not expose its open sessions; sshwall cannot cap them")
     # Inside out: session caps (needs the frame's method), the frame guard (reads the body),
-    # then the owner check and the token check (sshwall.proxy.sessionowners, .tokens).
+    # then the owner check, the approval queue's routes and the token check (sshwall.proxy.
+    # sessionowners, .approvalroutes, .tokens): /approvals never reaches the MCP layers.
     app = cap_sessions(app, live.keys, default_identity, limits.max_sessions_per_identity, limits.max_sessions,
                        limits.session_idle_s)
     app = guard_frames(app, max_bytes, limits.body_timeout_s)
     if tokens:
         # A session is used only by the identity that opened it (sshwall.proxy.sessionowners).
-        app = require_token(own_sessions(app), tokens)
+        app = own_sessions(app)
+    if approvals is not None:  # without tokens nobody is identified: the routes answer 403
+        app = mount_approvals(app, approvals, limits.body_timeout_s)
+    if tokens:
+        app = require_token(app, tokens)
     await run_http(app, host, int(port), limits)
 
 
@@ -247,5 +270,9 @@ async def serve_sdk(settings: GatewaySettings, core: FrontendCore) -> int:
         return Caller(identity=identity_of(ctx, settings.identity), session=str(session))
 
     server = build_server(core, caller_of)
-    await serve_http(server, settings.listen, settings.max_message_bytes, tokens, settings.http, settings.identity)
+    guard = core.firewall.approval_guard
+    if tokens:  # approvers are identified by their tokens: the queue is reachable at /approvals
+        guard.queue_reachable = True
+    await serve_http(server, settings.listen, settings.max_message_bytes, tokens, settings.http, settings.identity,
+                     approvals=guard.store)
     return 0

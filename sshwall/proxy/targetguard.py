@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sshwall.engine import Verdict
+from sshwall.engine import Decision, Hit, Verdict
 from sshwall.engine.grants import host_problem
 from sshwall.engine.rewrites import ConnectionFacts, PasswordState
 from sshwall.errors import TargetError
@@ -58,7 +58,18 @@ class TargetGuard:
         self.policy = policy
         self.bindings = Bindings()
         self._resolve = resolve
-        self._fetch = fetch_key or (lambda host, port: _fetch_host_key(host, port, key_timeout))
+        fetch = fetch_key or (lambda host, port: _fetch_host_key(host, port, key_timeout))
+        # The fingerprint each fetched address presented, and each checked target (an approval
+        # is bound to it).
+        self._seen_keys: dict[tuple[str, int], str] = {}
+        self._target_keys: dict[tuple[str, int], str] = {}
+
+        def fetch_and_note(host: str, port: int) -> HostKey:
+            key = fetch(host, port)
+            self._seen_keys[(host, port)] = key.fingerprint
+            return key
+
+        self._fetch = fetch_and_note
         self._tofu = tofu_store(policy)
         self._groups: dict[tuple[str, int, str], str | None] = {}
         # Key-only connects waiting for their password probe: connection id -> the state the
@@ -125,7 +136,21 @@ class TargetGuard:
             host_key_problem, self.policy, match, target, fetch=self._fetch, tofu=self._tofu
         )
         rule = f"hosts.{match.group}.host_key" if match.group else "hosts.host_key"
-        return verdict.with_deny(rule, problem) if problem else verdict
+        if problem:
+            return verdict.with_deny(rule, problem)
+        address = match.addresses[0] if match.addresses else target.host
+        seen = self._seen_keys.get((address, target.port))
+        if seen is not None:
+            self._target_keys[(target.host, target.port)] = seen
+        group = self.policy.hosts.get(match.group) if match.group else None
+        if group is not None and group.decision == "prompt":
+            return Verdict.of([*verdict.hits, prompt_hit(match.group or "", group.reason)])
+        return verdict
+
+    def host_key_seen(self, host: str, port: int) -> str | None:
+        """The ``SHA256:`` fingerprint target ``host:port`` presented when sshwall last checked
+        its key before a connect, None when it never fetched one (no pins to check)."""
+        return self._target_keys.get((host, port))
 
     def expected_id(self, tool: str, args: Mapping[str, Any]) -> str | None:
         """The connection id a connect with these arguments gets from the upstream."""
@@ -266,6 +291,11 @@ class TargetGuard:
         # A listed connection may hold a saved password sshwall never saw.
         self.bindings.bind(Binding(listed.connection_id, target.host, target.port, target.user, group, "unknown", True))
         log.info("re-learned connection %s (%s@%s:%s, group %s)", listed.connection_id, target.user, target.host, target.port, group)
+
+
+def prompt_hit(group: str, reason: str | None) -> Hit:
+    """The hit of a host group whose calls need approval (``decision: prompt``)."""
+    return Hit(f"hosts.{group}.prompt", Decision.PROMPT, reason or f"calls on host group {group} need approval")
 
 
 def _fetch_host_key(host: str, port: int, timeout: float) -> HostKey:

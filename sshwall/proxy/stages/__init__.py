@@ -12,6 +12,7 @@ decide      the policy's verdict (engine, grant, location)  -
 identities  the ids it names are the caller's               -
 connect     a connect's host rules and host key             -
 runbound    what is forwarded (run bound, default interval) -
+approve     prompt: a human's yes or no to the exact call   -
 limits      rate caps and background-task caps              confirm, undo, or keep as maybe run
 audit       the decision record (or deny: unavailable)      the outcome record
 forward     the denial, or the call sent upstream           -
@@ -22,7 +23,7 @@ probe       -                                               key-only connect: ho
 The first four and ``runbound`` are pure (``PureStage``): ``Firewall.preview`` runs just those
 (``pure_stages``, built with the firewall; the others, and the audit, limit guard and state
 modules they import, load with the first call that needs them, so ``sshwall check`` never
-loads them). A new concern (approval, shadow mode, metrics) is one new ``Stage`` in
+loads them). A new concern (shadow mode, metrics) is one new ``Stage`` in
 ``build_stages`` (``sshwall.proxy.stages.build``).
 """
 
@@ -43,6 +44,7 @@ from sshwall.proxy.stages.terminal import TerminalLine
 from sshwall.proxy.targetguard import TargetGuard
 
 if TYPE_CHECKING:
+    from sshwall.proxy.stages.approve import Approve
     from sshwall.proxy.stages.audit import Audit, Recorder
     from sshwall.proxy.stages.bindings import Bind
     from sshwall.proxy.stages.build import build_stages
@@ -72,7 +74,7 @@ def pure_stages(policy: Policy, targets: TargetGuard, identities: IdentityGuard,
 
 
 _STATEFUL = {
-    "Audit": "audit", "Recorder": "audit", "Bind": "bindings", "build_stages": "build", "ConnectCheck": "connect",
+    "Approve": "approve", "Audit": "audit", "Recorder": "audit", "Bind": "bindings", "build_stages": "build", "ConnectCheck": "connect",
     "Forward": "forward", "Send": "forward", "denial_text": "forward", "LimitCheck": "limits",
     "PasswordProbe": "probe",
 }
@@ -89,7 +91,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Answer", "Audit", "Bind", "Call", "ConnectCheck", "Decide", "Forward", "LimitCheck", "IdentityCheck", "Locate",
+    "Answer", "Approve", "Audit", "Bind", "Call", "ConnectCheck", "Decide", "Forward", "LimitCheck", "IdentityCheck", "Locate",
     "Outcome", "PasswordProbe", "Pipeline", "PureStage", "PureStages", "Recorder", "RunBound", "Send", "Stage",
     "TerminalInput", "TerminalLine", "build_stages", "decide", "denial_text", "pure_stages",
 ]

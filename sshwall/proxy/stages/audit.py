@@ -111,6 +111,7 @@ class Audit(Stage):
             secret_names=self._secrets(call.tool),
             request_id=call.request_id,
             forwarded=outgoing if forwarded and outgoing != arguments else None,
+            approval=call.approval,
         )
         try:
             pending = self.recorder.submit(event)

@@ -4,9 +4,11 @@ them the very objects ``Firewall.preview`` runs."""
 from __future__ import annotations
 
 from sshwall.policy import Policy
+from sshwall.proxy.approvals import ApprovalGuard
 from sshwall.proxy.identityguard import IdentityGuard
 from sshwall.proxy.limitguard import LimitGuard
 from sshwall.proxy.stages import PureStages, pure_stages
+from sshwall.proxy.stages.approve import Approve
 from sshwall.proxy.stages.audit import Audit, Recorder
 from sshwall.proxy.stages.bindings import Bind
 from sshwall.proxy.stages.connect import ConnectCheck
@@ -19,9 +21,10 @@ from sshwall.proxy.targetguard import TargetGuard
 
 def build_stages(policy: Policy, send: Send, recorder: Recorder, targets: TargetGuard, identities: IdentityGuard,
                  limits: LimitGuard | None, upstream_home: str | None = None,
-                 pure: PureStages | None = None) -> list[Stage]:
+                 pure: PureStages | None = None, approvals: ApprovalGuard | None = None) -> list[Stage]:
     """The firewall's stages, in order (see the module doc of ``sshwall.proxy.stages``);
-    ``pure``: the firewall's pure stages, already built (default: new ones)."""
+    ``pure``: the firewall's pure stages, already built (default: new ones); ``approvals``: who
+    is asked about ``prompt`` verdicts (None: they are denied)."""
     p = pure if pure is not None else pure_stages(policy, targets, identities, upstream_home)
     stages: list[Stage] = [
         p.locate,
@@ -30,6 +33,7 @@ def build_stages(policy: Policy, send: Send, recorder: Recorder, targets: Target
         p.identities,
         ConnectCheck(targets),
         p.runbound,
+        Approve(approvals),
         LimitCheck(limits),
         Audit(policy, recorder),
         Forward(send),

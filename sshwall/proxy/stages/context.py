@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # the limit guard (and the state under it) loads with the sta
 UNDECIDED = Verdict(Decision.DENY, (Hit("default", Decision.DENY, "no stage decided this call"),))
 """The verdict of a call no stage has decided yet: deny (fail closed)."""
 
-AnswerKind = Literal["ok", "tool-error", "denied", "unaudited"]
-OutcomeKind = Literal["ok", "tool-error", "denied", "unaudited", "upstream-error", "cancelled", "crashed"]
+AnswerKind = Literal["ok", "tool-error", "denied", "unaudited", "input-required"]
+OutcomeKind = Literal["ok", "tool-error", "denied", "unaudited", "input-required", "upstream-error", "cancelled", "crashed"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class Call:
     outgoing: Mapping[str, Any] | None = None  # the params as forwarded; None: unchanged
     admission: Admission | None = None
     ref: int | None = None  # seq of the decision record (0 without a log); None: not written
+    approval: str | None = None  # the approval request the call waited on (``sshwall.proxy.approvals``)
     answer: Answer | None = None
 
     @staticmethod

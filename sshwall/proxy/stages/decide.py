@@ -15,6 +15,7 @@ from sshwall.engine.workdir import Workdir
 from sshwall.policy import Policy
 from sshwall.proxy.stages.context import Call
 from sshwall.proxy.stages.pipeline import PureStage
+from sshwall.proxy.targetguard import prompt_hit
 
 
 def decide(policy: Policy, name: Any, arguments: Any, command_set: str | None = None, typed: str = "",
@@ -51,5 +52,9 @@ class Decide(PureStage):
                          terminal.typed if terminal else "", where.facts,
                          where.binding.workdir if where.binding else None, call.caller.identity, self.upstream_home,
                          terminal.keys if terminal else None)
+        group = self.policy.hosts.get(where.binding.group) if where.binding and where.binding.group else None
+        if group is not None and group.decision == "prompt" and where.binding is not None:
+            verdict = Verdict.of([*verdict.hits, prompt_hit(where.binding.group or "", group.reason)])
         call = replace(call, verdict=verdict)
         return call.deny(where.rule, where.problem) if where.problem is not None else call
+

@@ -42,8 +42,8 @@ class Forward(Stage):
 
     async def before(self, call: Call) -> Call:
         if not call.allowed:
-            return replace(call, answer=Answer(tool_error(denial_text(call.verdict), {"sshwall": call.verdict.to_json()}),
-                                               "denied"))
+            data = call.verdict.to_json() | ({"approval": call.approval} if call.approval else {})
+            return replace(call, answer=Answer(tool_error(denial_text(call.verdict), {"sshwall": data}), "denied"))
         result = await self.send("tools/call", call.forwarded, client_id=call.request_id)
         failed = isinstance(result, Mapping) and bool(result.get("isError"))
         return replace(call, answer=Answer(result, "tool-error" if failed else "ok"))
