@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("mcp", "httpx", "httpcore", "anyio", "uvicorn", "starlette", "paramiko", "cryptography", "redis", "sqlite3")
+HEAVY = ("mcp", "httpx", "httpcore", "anyio", "uvicorn", "starlette", "paramiko", "cryptography", "redis", "sqlite3",
+         "prometheus_client", "opentelemetry")
 GATEWAY = ("sshwall.proxy.gateway", "sshwall.proxy.sdk", "sshwall.proxy.relay", "sshwall.proxy.upstream",
            "sshwall.backend", "sshwall.oracle", "sshwall.cli.serve")
 # What only the stateful stages need: the event loop (and ssl under it), the audit log, the rate

@@ -7,7 +7,13 @@ Three kinds of record:
 - ``outcome``: what the upstream did with a forwarded call, written when it answered (or
   failed); ``ref`` is the ``seq`` of its decision record.
 - anything else (``ttl-stop``, ``upstream-restart``, ``state-error``...): a notice about the
-  firewall's own work, with a free-form ``detail`` and extra fields.
+  firewall's own work, with a free-form ``detail`` and extra fields. ``policy-reload`` marks
+  each attempt to reload the policy (``ok``, ``old`` and ``new`` revisions or the ``error``,
+  the ``files``; docs/reload.md).
+
+The gateway adds ``policy`` to every record it writes (``sshwall.proxy.stages.audit.Recorder``):
+the revision (``Policy.revision``) a decision and its outcome were decided under, the one in
+force for a notice.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from sshwall.errors import AuditError
 SUMMARY_WIDTH = 80
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_HIDDEN = {"seq", "time", "prev", "hash", "kind", "detail", "identity", "request_id"}
+_HIDDEN = {"seq", "time", "prev", "hash", "kind", "detail", "identity", "request_id", "policy"}
 
 
 def _escape(match: re.Match[str]) -> str:

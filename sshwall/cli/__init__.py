@@ -1,4 +1,5 @@
-"""The ``sshwall`` command line: check | test | serve | backend | audit | verify | approvals | demo.
+"""The ``sshwall`` command line: check | test | serve | backend | audit | verify | approvals | replay
+| demo.
 
 One layer on top of the others: ``sshwall.cli.parser`` holds every option, and each subcommand
 is a module here with a ``run(args, out, err) -> int``, imported only when that subcommand runs

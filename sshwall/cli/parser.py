@@ -148,6 +148,8 @@ def _serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audit", type=Path, default=None, help="append the audit log to this JSONL file")
     p.add_argument("--audit-fsync", action="store_true", help="fsync every audit record (slower, survives power loss)")
     p.add_argument("--listen", metavar="HOST:PORT", help="serve streamable HTTP instead of stdio")
+    p.add_argument("--metrics-listen", metavar="HOST:PORT",
+                   help="serve Prometheus /metrics on this port of its own, without a token (docs/metrics.md)")
     p.add_argument("--upstream-url", metavar="URL", help="a streamable-HTTP upstream instead of a command")
     p.add_argument("--state", default=os.environ.get("SSHWALL_STATE", "memory://"), metavar="URL",
                    help="rate counters and task registry: memory:// (default), sqlite:///path.db, redis://host:port/0")
@@ -169,6 +171,9 @@ def _serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend-arg", action="append", default=[], metavar="ARG",
                    help="option for the built-in backend (repeatable), e.g. --backend-arg=--known-hosts=FILE")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--mode", default="enforce", choices=["enforce", "shadow"],
+                   help="shadow: decide and audit every call but forward denied ones too, audited would-deny; "
+                        "enforces nothing (docs/shadow-replay.md; default enforce)")
     p.add_argument("upstream", nargs=argparse.REMAINDER, help="-- UPSTREAM_CMD [ARGS...]")
 
 
@@ -245,6 +250,30 @@ def _approvals(p: argparse.ArgumentParser) -> None:
             a.add_argument("--note", default=None, metavar="TEXT", help="a note kept with the answer")
 
 
+def _policy(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, parser_class=Parser)
+    show = sub.add_parser("show", help="print the merged policy: every layer it extends, includes expanded",
+                          description="Print the policy with every layer it extends merged in and each command set's "
+                                      "include expanded (YAML; --json for JSON). The output loads back as the same "
+                                      "policy (docs/layering.md).")
+    _rules(show)
+    show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    diff = sub.add_parser("diff", help="what changes from policy A to policy B; exit 0 equal, 1 different",
+                          description="Print what changes from policy A to policy B, by tool, command set, program, "
+                                      "host group, grant, limit and every other field (added / removed / changed, "
+                                      "with the changed fields). Exit 0 when they are equal (the same revision), "
+                                      "1 when they differ, 2 on bad usage or a bad policy.")
+    diff.add_argument("a", metavar="A", type=Path, help="the policy before (a file, layers merged)")
+    diff.add_argument("b", metavar="B", type=Path, help="the policy after")
+    diff.add_argument("--json", action="store_true", help="print JSON: equal, both revisions, the changes")
+
+
+def _replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("log", type=Path, metavar="AUDIT.jsonl", help="the audit log whose calls are decided again")
+    _rules(p, required=True, help="the policy to decide them under (YAML, JSON or PolicyLayer policy.json)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
 def _demo(p: argparse.ArgumentParser) -> None:
     _rules(p, help="policy to demonstrate (default: embedded readonly-ops)")
 
@@ -274,6 +303,10 @@ COMMANDS: dict[str, Command] = {
                       _verify, "sshwall.cli.verify", "sshwall verify"),
     "approvals": Command("list, show, approve or deny the calls waiting for approval", _approvals,
                          "sshwall.cli.approvals", "sshwall approvals"),
+    "policy": Command("show a policy with its layers merged, or diff two policies", _policy,
+                      "sshwall.cli.policycmd", "sshwall policy", 1),
+    "replay": Command("decide an audit log's calls again under another policy: what changes (exit 1: allowed now denied)",
+                      _replay, "sshwall.cli.replay", "sshwall replay"),
     "demo": Command("a scripted agent session through the gateway against a throwaway sshd", _demo,
                     "sshwall.cli.demo", "sshwall demo"),
 }
@@ -286,6 +319,7 @@ _DESCRIPTIONS = {
     "audit": "Check or read an sshwall audit log.",
     "verify": "Check a policy's hosts against the real machines.",
     "approvals": "The queue of calls waiting for a human's approval (docs/approval.md).",
+    "policy": "Show a policy as merged from its layers, or what changes between two policies (docs/layering.md).",
 }
 
 

@@ -18,7 +18,8 @@ from sshwall.cli.check import Decider
 from sshwall.engine import ToolCall
 from sshwall.engine.examples import ExampleResult
 from sshwall.errors import UsageError
-from sshwall.policy import Example, default_policy_path, load_policy
+from sshwall.policy import Example, default_policy_path
+from sshwall.policy.load import load_policy_layers
 
 
 def read_corpus(path: Path) -> list[Example]:
@@ -48,13 +49,18 @@ def _row(r: ExampleResult) -> str:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """``sshwall test``: 0 when every case passed, 1 otherwise."""
-    policy = load_policy(args.rules or default_policy_path())
+    loaded = load_policy_layers(args.rules or default_policy_path())
+    policy = loaded.policy
     decider = Decider(policy, args.identity)
 
     def results(cases: tuple[Example, ...] | list[Example]) -> list[ExampleResult]:
         return [ExampleResult(ex, decider.decide(ToolCall(ex.tool, ex.arguments))) for ex in cases]
 
     suites: list[tuple[str, list[ExampleResult]]] = [("examples", results(policy.examples))]
+    if len(loaded.layers) > 1:  # a layered policy: the examples of each layer, named by its file
+        suites = [(f"examples of {layer}", results([ex for ex, origin in zip(policy.examples, loaded.example_layers,
+                                                                             strict=True) if origin == layer]))
+                  for layer in loaded.layers]
     for path in args.corpus:
         suites.append((str(path), results(read_corpus(path))))
     failures = 0

@@ -26,11 +26,12 @@ def settings_of(args: argparse.Namespace) -> GatewaySettings:
         upstream = upstream[1:]
     return GatewaySettings(
         rules=args.rules, audit=args.audit, audit_fsync=args.audit_fsync, listen=args.listen,
+        metrics_listen=args.metrics_listen,
         upstream_url=args.upstream_url, upstream=tuple(upstream), backend_args=tuple(args.backend_arg),
         state=args.state, tokens=args.tokens, identity=args.identity, timeout=args.timeout,
         restart_after_timeouts=args.restart_after_timeouts, max_message_bytes=args.max_message_bytes,
         http=HttpLimits(**{f.name: getattr(args, f"http_{f.name}") for f in fields(HttpLimits)}),
-        log_level=args.log_level,
+        log_level=args.log_level, mode=args.mode,
     )
 
 

@@ -17,6 +17,7 @@ from sshwall.analysis import Analysis, analyse
 from sshwall.engine.argtypes import check_types, number_problem, type_ok
 from sshwall.engine.autopassword import terminal_problems
 from sshwall.engine.commands import check_commands
+from sshwall.engine.conditions import intercept_hits
 from sshwall.engine.keystrokes import Keystrokes, replay
 from sshwall.engine.rewrites import (
     SAVED_FALLBACK,
@@ -237,7 +238,9 @@ def evaluate(
         ev = _Evaluation(policy, call, analyses or {}, command_set, typed, connection, upstream_home)
         ev.workdir = workdir
         ev.keystrokes = keystrokes
-        return ev.run()
+        verdict = ev.run()
+        extra = intercept_hits(policy.intercept, call)  # an Intercept policy's rules: only ever stricter
+        return verdict if not extra else Verdict.of([*verdict.hits, *extra])
     except Exception as err:  # noqa: BLE001 - an engine bug must deny, never allow
         return Verdict.of([Hit("engine.error", Decision.DENY, f"internal error while deciding: {type(err).__name__}: {err}")])
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from sshwall.engine.evaluate import evaluate
 from sshwall.engine.verdict import ToolCall, Verdict
 from sshwall.errors import PolicyError
-from sshwall.policy import Example, Policy, load_policy
+from sshwall.policy import Example, Policy
+from sshwall.policy.layers import LoadedPolicy
+from sshwall.policy.load import load_policy_layers
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,25 @@ def run_examples(policy: Policy, examples: tuple[Example, ...] | None = None) ->
 
 def load_checked(path: str | Path) -> Policy:
     """Load a policy and refuse it when any of its own examples fails."""
-    policy = load_policy(path)
-    failed = [r for r in run_examples(policy) if not r.passed]
+    return load_checked_layers(path).policy
+
+
+def load_checked_layers(path: str | Path) -> LoadedPolicy:
+    """``load_checked`` with the files the policy came from (``load_policy_layers``).
+
+    The examples of every layer are decided by the merged policy; a failure names the layer
+    file the example came from when it is not ``path`` itself.
+    """
+    loaded = load_policy_layers(path)
+    results = run_examples(loaded.policy)
+    failed = [(r, origin) for r, origin in zip(results, loaded.example_layers, strict=True) if not r.passed]
     if failed:
+        own = Path(path)
         lines = [
             f"  {r.example.tool} {r.example.arguments}: expected {r.example.expect.value}, "
             f"got {r.verdict.decision.value} ({'; '.join(r.verdict.reasons)})"
-            for r in failed
+            + ("" if origin == own else f" [example of {origin}]")
+            for r, origin in failed
         ]
         raise PolicyError(f"{path}: {len(failed)} example(s) fail:\n" + "\n".join(lines))
-    return policy
+    return loaded

@@ -18,6 +18,7 @@ from sshwall.limits.model import (
     LimitResult,
     TaskCaps,
     TaskResult,
+    buckets,
     distinct_keys,
     task_order,
     worse,
@@ -45,6 +46,7 @@ class MemoryLimiter:
 
     def __init__(self) -> None:
         self._logs: dict[str, _Log] = {}
+        self._buckets: dict[str, tuple[int, int]] = {}  # calendar counters: bucket -> (total, end ms)
         self._lock = asyncio.Lock()
         self._since_sweep = 0
 
@@ -63,7 +65,10 @@ class MemoryLimiter:
                 logs[key] = (log, retention)
             full: tuple[LimitRequest, int | None] | None = None
             for request in requests:
-                retry = _retry_after(logs[request.key][0].events, request, now_ms)
+                if request.aligned:
+                    retry = request.bucket_retry(self._total(request.bucket(now_ms)[0]), now_ms)
+                else:
+                    retry = _retry_after(logs[request.key][0].events, request, now_ms)
                 if retry is not False:
                     full = worse(full, (request, retry))
             if full is not None:
@@ -72,13 +77,20 @@ class MemoryLimiter:
                 insort(log.events, now_ms)
                 log.retention_ms = retention
                 self._logs[key] = log
+            for key, (amount, end) in buckets(requests, now_ms).items():
+                self._buckets[key] = (self._total(key) + amount, end)
             self._since_sweep += 1
             if self._since_sweep >= _SWEEP_EVERY:
                 self._sweep(now_ms)
             return LimitResult.allow()
 
+    def _total(self, bucket: str) -> int:
+        return self._buckets.get(bucket, (0, 0))[0]
+
     def _sweep(self, now_ms: int) -> None:
         self._since_sweep = 0
+        for key in [k for k, (_, end) in self._buckets.items() if end <= now_ms]:
+            del self._buckets[key]
         for key in list(self._logs):
             log = self._logs[key]
             log.trim(now_ms, log.retention_ms)
@@ -86,8 +98,8 @@ class MemoryLimiter:
                 del self._logs[key]
 
     def key_count(self) -> int:
-        """How many keys hold events (for tests of the sweep)."""
-        return len(self._logs)
+        """How many keys hold events or calendar totals (for tests of the sweep)."""
+        return len(self._logs) + len(self._buckets)
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -21,7 +21,9 @@ TaskCap = Literal["max_active", "max_active_total", "one_per_connection"]
 
 @dataclass(frozen=True)
 class LimitRequest:
-    """One cap to check: at most ``max`` events in the sliding window ``(now - window_ms, now]``.
+    """One cap to check: at most ``max`` events in the sliding window ``(now - window_ms, now]``;
+    or, ``aligned``, a calendar counter: at most ``max`` in total in the current epoch-aligned
+    window (UTC minute, hour, day), each allowed call adding ``amount``.
 
     ``key`` names the counter and the scope value it is counted for (``"exec|grant=alice"``);
     requests with the same key share one event log, whatever their windows.
@@ -30,6 +32,8 @@ class LimitRequest:
     key: str
     window_ms: int
     max: int
+    aligned: bool = False
+    amount: int = 1
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -38,11 +42,33 @@ class LimitRequest:
             raise UsageError(f"limit {self.key!r}: the window must be positive, not {self.window_ms} ms")
         if self.max < 0:
             raise UsageError(f"limit {self.key!r}: max cannot be negative ({self.max})")
+        if self.amount < 0 or (self.amount != 1 and not self.aligned):
+            raise UsageError(f"limit {self.key!r}: an amount ({self.amount}) must be >= 0, and only calendar counters take one")
 
     @classmethod
-    def for_limit(cls, limit: Limit, scope_value: str) -> LimitRequest:
-        """The request for a policy ``Limit`` counted for one scope value (an identity, a host...)."""
-        return cls(f"{limit.counter}|{limit.scope}={scope_value}", limit.window, limit.max)
+    def for_limit(cls, limit: Limit, scope_value: str, amount: int = 1) -> LimitRequest:
+        """The request for a policy ``Limit`` counted for one scope value (an identity, a host...);
+        ``amount`` is what a calendar counter adds (``Limit.amount`` or its ``amount_from``)."""
+        aligned = limit.align == "calendar"
+        return cls(f"{limit.counter}|{limit.scope}={scope_value}", limit.window, limit.max, aligned, amount if aligned else 1)
+
+    def bucket(self, now_ms: int) -> tuple[str, int]:
+        """A calendar counter's bucket at ``now_ms``: its key and when it ends (ms).
+
+        Windows are aligned on the epoch, so minute, hour and day windows start at UTC minute,
+        hour and midnight boundaries (POSIX time has no leap seconds).
+        """
+        start = now_ms - now_ms % self.window_ms
+        return f"{self.key}@{self.window_ms}@{start}", start + self.window_ms
+
+    def bucket_retry(self, total: int, now_ms: int) -> int | bool | None:
+        """``False`` when a calendar counter at ``total`` has room for ``amount``; else ms until
+        its bucket ends (``None``: never, the amount alone is over ``max``)."""
+        if total + self.amount <= self.max:
+            return False
+        if self.amount > self.max:
+            return None
+        return self.bucket(now_ms)[1] - now_ms
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,7 @@ class LimitResult:
     window_ms: int | None = None
     max: int | None = None
     retry_after_ms: int | None = None
+    aligned: bool = False
 
     @classmethod
     def allow(cls) -> LimitResult:
@@ -69,7 +96,7 @@ class LimitResult:
     @classmethod
     def deny(cls, request: LimitRequest, retry_after_ms: int | None) -> LimitResult:
         """The result of a call that ``request``'s cap refuses."""
-        return cls(False, request.key, request.window_ms, request.max, retry_after_ms)
+        return cls(False, request.key, request.window_ms, request.max, retry_after_ms, request.aligned)
 
     @property
     def retry_after_s(self) -> int | None:
@@ -85,6 +112,8 @@ class LimitResult:
             return "within every rate limit"
         assert self.window_ms is not None
         cap = f"rate limit {self.key}: at most {self.max} calls per {format_duration(self.window_ms)}"
+        if self.aligned:
+            cap = f"counter {self.key}: at most {self.max} per calendar {format_duration(self.window_ms)} (UTC)"
         if self.retry_after_s is None:
             return f"{cap} (never allowed)"
         return f"{cap}; retry after {self.retry_after_s} s"
@@ -170,12 +199,13 @@ class TaskResult:
 
 
 class RateLimiter(Protocol):
-    """Sliding-window-log rate caps, exact under concurrency within what the backend shares."""
+    """Sliding-window-log rate caps and calendar counters, exact under concurrency within what the backend shares."""
 
     async def acquire(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
-        """Atomically: if every request's key has fewer than ``max`` events in its window,
-        record one event (at ``now_ms``) per distinct key and allow; otherwise record nothing
-        and deny, naming the cap. Raises ``StateError`` when the backend fails."""
+        """Atomically: if every request's key has fewer than ``max`` events in its window
+        (a calendar request: room for its ``amount`` in its bucket), record one event (at
+        ``now_ms``) per distinct key, add the amounts to the buckets, and allow; otherwise
+        record nothing and deny, naming the cap. Raises ``StateError`` when the backend fails."""
         ...
 
     async def close(self) -> None:
@@ -214,11 +244,26 @@ class TaskRegistry(Protocol):
 
 
 def distinct_keys(requests: Sequence[LimitRequest]) -> dict[str, int]:
-    """Each key of ``requests`` (first-seen order) with the longest window it is asked for."""
+    """Each key of the sliding ``requests`` (first-seen order) with the longest window it is asked for."""
     keys: dict[str, int] = {}
     for request in requests:
-        keys[request.key] = max(keys.get(request.key, 0), request.window_ms)
+        if not request.aligned:
+            keys[request.key] = max(keys.get(request.key, 0), request.window_ms)
     return keys
+
+
+def buckets(requests: Sequence[LimitRequest], now_ms: int) -> dict[str, tuple[int, int]]:
+    """The buckets of the calendar ``requests`` at ``now_ms``: key -> (amount to add, end ms).
+
+    Requests on one bucket add the largest of their amounts once, as one call adds one event
+    to a sliding key however many of its caps name it.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for request in requests:
+        if request.aligned:
+            key, end = request.bucket(now_ms)
+            out[key] = (max(out.get(key, (0, end))[0], request.amount), end)
+    return out
 
 
 def worse(a: tuple[LimitRequest, int | None] | None, b: tuple[LimitRequest, int | None]) -> tuple[LimitRequest, int | None]:

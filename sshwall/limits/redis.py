@@ -39,6 +39,7 @@ from sshwall.limits.model import (
     TaskCap,
     TaskCaps,
     TaskResult,
+    buckets,
     distinct_keys,
     task_order,
 )
@@ -135,15 +136,22 @@ class RedisLimiter:
 
     async def _decide(self, requests: Sequence[LimitRequest], now_ms: int) -> LimitResult:
         windows = distinct_keys(requests)
-        if not windows:
+        counted = buckets(requests, now_ms)
+        if not windows and not counted:
             return LimitResult.allow()
         ns = self._store.namespace
         index = {key: i for i, key in enumerate(windows, start=1)}
+        bucket_index = {key: -b for b, key in enumerate(counted, start=1)}
         keys = [name for key in windows for name in (f"{ns}rate:{key}", f"{ns}rate-window:{key}")]
+        keys += [f"{ns}bucket:{key}" for key in counted]
         member = f"{now_ms}:{secrets.token_hex(8)}"
-        args: list[str | int] = [now_ms, member, len(windows), *windows.values(), len(requests)]
+        args: list[str | int] = [now_ms, member, len(windows), *windows.values(), len(counted)]
+        for amount, end in counted.values():
+            args += [amount, end]
+        args.append(len(requests))
         for request in requests:
-            args += [index[request.key], request.window_ms, request.max]
+            at = bucket_index[request.bucket(now_ms)[0]] if request.aligned else index[request.key]
+            args += [at, request.window_ms, request.max, request.amount]
         reply = await self._store.run(self._store.acquire_script, keys, args)
         if reply[0] == 1:
             return LimitResult.allow()

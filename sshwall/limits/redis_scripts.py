@@ -6,6 +6,8 @@ sshwall processes share the server. Keys (``NS`` is the namespace, ``sshwall:`` 
 - ``NS rate:KEY``         sorted set: one member ``NOW:RANDOM`` per allowed call, scored NOW (ms);
 - ``NS rate-window:KEY``  string: the longest window (ms) the key was allowed under, so a
                           short-window call never trims events a longer window still counts;
+- ``NS bucket:KEY@W@S``   string: a calendar counter's total in its window of W ms starting at S
+                          (expires a minute after the window ends, by the caller's clock);
 - ``NS task:CONNECTION``  hash: identity, command, interval_ms, started_ms, expires_ms?, host?;
 - ``NS tasks``            set of the connection ids with a task;
 - ``NS tasks:of:ID``      set of the connection ids of one identity's tasks;
@@ -20,9 +22,11 @@ replicas), not Redis Cluster.
 
 from __future__ import annotations
 
-# KEYS: per distinct key i, KEYS[2i-1] = rate log, KEYS[2i] = its retention.
+# KEYS: per distinct key i, KEYS[2i-1] = rate log, KEYS[2i] = its retention; then per calendar
+#       bucket b, KEYS[2n+b] = its total.
 # ARGV: now, member, n, longest window of each of the n keys,
-#       number of requests, then per request: key index, window, max.
+#       number of buckets nb, then per bucket: amount to add, end (ms),
+#       number of requests, then per request: key index (negative: -bucket index), window, max, amount.
 # Returns {1} (allowed) or {0, request index, retry_after_ms or -1 for never}.
 ACQUIRE = """
 local now = tonumber(ARGV[1])
@@ -35,18 +39,29 @@ for i = 1, n do
   keep[i] = kept
   redis.call('ZREMRANGEBYSCORE', KEYS[2 * i - 1], '-inf', string.format('%d', now - kept))
 end
-local base = 4 + n
+local nb = tonumber(ARGV[4 + n])
+local bbase = 4 + n
+local base = 5 + n + 2 * nb
 local worst, worst_retry = nil, nil
 for j = 1, tonumber(ARGV[base]) do
-  local o = base + (j - 1) * 3
-  local log = KEYS[2 * tonumber(ARGV[o + 1]) - 1]
+  local o = base + (j - 1) * 4
+  local index = tonumber(ARGV[o + 1])
   local window = tonumber(ARGV[o + 2])
   local cap = tonumber(ARGV[o + 3])
-  -- Full exactly when the cap-th newest event is inside the window; room when it leaves.
   local retry = nil
-  if cap == 0 then
+  if index < 0 then
+    -- A calendar counter: full when its bucket's total plus the amount is over the cap.
+    local b = -index
+    local amount = tonumber(ARGV[o + 4])
+    local total = tonumber(redis.call('GET', KEYS[2 * n + b]) or '0')
+    if total + amount > cap then
+      if amount > cap then retry = -1 else retry = tonumber(ARGV[bbase + 2 * b]) - now end
+    end
+  elseif cap == 0 then
     retry = -1
   else
+    -- Full exactly when the cap-th newest event is inside the window; room when it leaves.
+    local log = KEYS[2 * index - 1]
     local e = redis.call('ZRANGE', log, -cap, -cap, 'WITHSCORES')
     if e[2] and tonumber(e[2]) > now - window then retry = tonumber(e[2]) + window - now end
   end
@@ -61,6 +76,10 @@ for i = 1, n do
   redis.call('ZADD', KEYS[2 * i - 1], ARGV[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2 * i - 1], keep[i])
   redis.call('SET', KEYS[2 * i], keep[i], 'PX', keep[i])
+end
+for b = 1, nb do
+  redis.call('INCRBY', KEYS[2 * n + b], ARGV[bbase + 2 * b - 1])
+  redis.call('PEXPIRE', KEYS[2 * n + b], tonumber(ARGV[bbase + 2 * b]) - now + 60000)
 end
 return {1}
 """

@@ -22,6 +22,7 @@ from sshwall.limits.model import (
     LimitResult,
     TaskCaps,
     TaskResult,
+    buckets,
     distinct_keys,
     worse,
 )
@@ -63,11 +64,20 @@ class SqliteLimiter:
                     conn.execute("DELETE FROM rate_events WHERE key = ? AND ts <= ?", (key, now_ms - retention[key]))
                 full: tuple[LimitRequest, int | None] | None = None
                 for request in requests:
-                    retry = _retry_after(conn, request, now_ms)
+                    if request.aligned:
+                        retry = request.bucket_retry(_total(conn, request.bucket(now_ms)[0]), now_ms)
+                    else:
+                        retry = _retry_after(conn, request, now_ms)
                     if retry is not False:
                         full = worse(full, (request, retry))
                 if full is not None:
                     raise _Deny(LimitResult.deny(*full))
+                for key, (amount, end) in buckets(requests, now_ms).items():
+                    conn.execute(
+                        "INSERT INTO rate_buckets (key, total, end_ms) VALUES (?, ?, ?) ON CONFLICT (key) "
+                        "DO UPDATE SET total = total + excluded.total",
+                        (key, amount, end),
+                    )
                 for key, kept in retention.items():
                     conn.execute("INSERT INTO rate_events (key, ts) VALUES (?, ?)", (key, now_ms))
                     conn.execute(
@@ -93,12 +103,19 @@ class SqliteLimiter:
                 (now_ms,),
             )
             conn.execute("DELETE FROM rate_keys WHERE last_ms <= ? - retention_ms", (now_ms,))
+            conn.execute("DELETE FROM rate_buckets WHERE end_ms <= ?", (now_ms,))
 
     async def close(self) -> None:
         """Release this limiter's share of the database (idempotent)."""
         if not self._closed:
             self._closed = True
             await self._db.release()
+
+
+def _total(conn: sqlite3.Connection, bucket: str) -> int:
+    """A calendar counter's total in one bucket (0 when it has none)."""
+    row = conn.execute("SELECT total FROM rate_buckets WHERE key = ?", (bucket,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _retry_after(conn: sqlite3.Connection, request: LimitRequest, now_ms: int) -> int | bool | None:

@@ -36,6 +36,9 @@ CREATE INDEX IF NOT EXISTS rate_events_key_ts ON rate_events (key, ts);
 CREATE TABLE IF NOT EXISTS rate_keys (
     key TEXT PRIMARY KEY, retention_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    key TEXT PRIMARY KEY, total INTEGER NOT NULL, end_ms INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tasks (
     connection_id TEXT PRIMARY KEY, identity TEXT NOT NULL, command TEXT NOT NULL,
     interval_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL, expires_ms INTEGER, host TEXT
@@ -114,6 +117,11 @@ def copy_state(old: sqlite3.Connection, new: sqlite3.Connection) -> tuple[int, i
         "DO UPDATE SET retention_ms = max(retention_ms, excluded.retention_ms), "
         "last_ms = max(last_ms, excluded.last_ms)",
         old.execute("SELECT key, retention_ms, last_ms FROM rate_keys").fetchall(),
+    )
+    new.executemany(  # calendar counters: the larger total of the two files (stricter)
+        "INSERT INTO rate_buckets (key, total, end_ms) VALUES (?, ?, ?) ON CONFLICT (key) "
+        "DO UPDATE SET total = max(total, excluded.total)",
+        old.execute("SELECT key, total, end_ms FROM rate_buckets").fetchall(),
     )
     tasks: list[tuple[object, ...]] = old.execute(f"SELECT {TASK_COLUMNS} FROM tasks").fetchall()
     new.executemany(f"INSERT OR IGNORE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", tasks)

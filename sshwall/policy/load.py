@@ -15,9 +15,11 @@ import yaml
 from pydantic import ValidationError
 
 from sshwall.errors import PolicyError
-from sshwall.policy import prebuilt
+from sshwall.policy import intercept, intercept_load, layers, prebuilt
 from sshwall.policy.catalogue import ALL, Catalogue
+from sshwall.policy.layers import LoadedPolicy
 from sshwall.policy.model import Policy
+from sshwall.policy.shown import shown_order
 from sshwall.profiles import Profile
 
 EMBEDDED_DEFAULT = "readonly-ops.yaml"
@@ -134,7 +136,7 @@ def _index(node: yaml.Node, loc: tuple[str | int, ...], lines: dict[tuple[str | 
             _index(value, loc + (i,), lines)
 
 
-def _format(doc: _Doc, err: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+def _format(doc: layers.Locator, err: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
     out = []
     for e in err.errors():
         loc = prefix + tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -150,6 +152,16 @@ def load_profile(ref: str | dict[str, Any], base: Path | None = None) -> Profile
             return Profile.model_validate(ref)
         except ValidationError as err:
             raise PolicyError(f"inline profile: {err}") from err
+    path = profile_file(ref, base)
+    doc = _Doc(path)
+    try:
+        return Profile.model_validate(doc.data)
+    except ValidationError as err:
+        raise PolicyError(_format(doc, err)) from err
+
+
+def profile_file(ref: str, base: Path | None = None) -> Path:
+    """The file a profile reference names (``load_profile``'s search), or a PolicyError."""
     candidates = []
     if ref.endswith((".yaml", ".yml", ".json")):
         candidates.append(Path(ref) if base is None else base / ref)
@@ -159,11 +171,7 @@ def load_profile(ref: str | dict[str, Any], base: Path | None = None) -> Profile
         candidates.append(embedded_rules() / "profiles" / f"{ref}.yaml")
     for path in candidates:
         if path.is_file():
-            doc = _Doc(path)
-            try:
-                return Profile.model_validate(doc.data)
-            except ValidationError as err:
-                raise PolicyError(_format(doc, err)) from err
+            return path
     raise PolicyError(f"unknown tool profile {ref!r} (looked in {', '.join(map(str, candidates))})")
 
 
@@ -174,6 +182,7 @@ def is_policylayer(data: Any) -> bool:
         and data.get("version") == "1"
         and "profile" not in data
         and "commands" not in data
+        and "extends" not in data
     )
 
 
@@ -239,7 +248,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         raise PolicyError(_format(doc, err)) from err
 
 
-def _apply_catalogue(doc: _Doc, data: dict[str, Any]) -> dict[str, Any]:
+def _apply_catalogue(doc: layers.Locator, data: dict[str, Any]) -> dict[str, Any]:
     """Add the catalogue groups each command set names to its protected paths and exceptions.
 
     Catalogue entries come first (they carry the kind of secret in the denial), then the set's
@@ -289,24 +298,81 @@ def _apply_catalogue(doc: _Doc, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Load and validate a policy file (YAML, JSON, or PolicyLayer policy.json)."""
+    """Load and validate a policy file (YAML, JSON, or PolicyLayer policy.json), with the
+    layers it ``extends`` merged in (docs/layering.md)."""
+    return load_policy_layers(path).policy
+
+
+def _layer_doc(path: Path) -> _Doc:
+    doc = _Doc(path)
+    if is_policylayer(doc.data):
+        raise PolicyError(f"{path}: a PolicyLayer policy.json cannot be a layer of another policy (extends)")
+    return doc
+
+
+def _from_intercept(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any], tuple[Path, ...]]:
+    """A PolicyLayer Intercept policy as sshwall policy data: its rules over its base policy
+    (``sshwall: {base: ...}``, by default the embedded readonly-ops; docs/intercept.md), and the
+    files the base was read from."""
+    try:
+        ref = intercept_load.options(data).get("base", EMBEDDED_DEFAULT.removesuffix(".yaml"))
+        try:
+            base_path = layers.layer_path(ref, path, embedded_rules())
+        except ValueError as err:
+            raise PolicyError(f"Intercept policy: sshwall.base: {err}") from None
+        base_doc = _Doc(base_path)
+        if intercept.is_intercept(base_doc.data) or is_policylayer(base_doc.data):
+            raise PolicyError(f"Intercept policy: sshwall.base: {base_path} is not an sshwall policy")
+        base = load_policy_layers(base_path)
+        prof = base.policy.profile
+        shell = frozenset(name for name, tool in prof.tools.items() if tool.args_of_kind("command"))
+        return intercept_load.from_intercept(data, dict(base.shown), frozenset(prof.tools), shell, str(path)), base.files
+    except PolicyError as err:
+        raise PolicyError(f"{path}: {err}") from None
+
+
+def load_policy_layers(path: str | Path) -> LoadedPolicy:
+    """``load_policy``, with the files the policy was read from (every layer, the profile, the
+    catalogue), where each example came from, and the merged data ``sshwall policy show`` prints."""
     path = Path(path)
     doc = _Doc(path)
     data = doc.data
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: a policy is a mapping, not {type(data).__name__}")
-    if is_policylayer(data):
+    base_files: tuple[Path, ...] = ()  # an Intercept policy's base: watched for reloads too
+    if intercept.is_intercept(data, path.suffix == ".json"):
+        translated, base_files = _from_intercept(path, data)
+        chain = [layers.Layer(path, translated, doc)]
+    elif is_policylayer(data):
         try:
             data = from_policylayer(data)
         except PolicyError as err:
             raise PolicyError(f"{path}: {err}") from None
-    data = dict(data)
+        chain = [layers.Layer(path, data, doc)]
+    else:
+        chain = layers.collect(doc, _layer_doc, embedded_rules())
+    merged = layers.merge_layers(chain)
+    where = merged.locator
+    data = dict(merged.data)
+    shown = dict(data)
+    files = [*(layer.path for layer in chain), *base_files]
     profile_ref = data.get("profile", "mcp-ssh")
     if not isinstance(profile_ref, (str, dict)):
-        raise PolicyError(f"{doc.where(('profile',))}: profile: a name, a path or a mapping")
-    data["profile"] = load_profile(profile_ref, path.parent)
-    data = _apply_catalogue(doc, data)
+        raise PolicyError(f"{where.where(('profile',))}: profile: a name, a path or a mapping")
+    data["profile"] = load_profile(profile_ref, merged.profile_layer.parent)
+    if isinstance(profile_ref, str):
+        found = profile_file(profile_ref, merged.profile_layer.parent)
+        files.append(found)
+        if found != embedded_rules() / "profiles" / f"{profile_ref}.yaml":
+            shown["profile"] = str(found.resolve())  # shown so that it loads from anywhere
+    sets = data.get("commands")
+    if isinstance(sets, dict) and any(isinstance(cs, dict) and cs.get("protected_catalogue") is not None
+                                      for cs in sets.values()):
+        files.append(default_catalogue_path())
+    data = _apply_catalogue(where, data)
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as err:
-        raise PolicyError(_format(doc, err)) from err
+        raise PolicyError(_format(where, err)) from err
+    return layers.LoadedPolicy(policy, tuple(layer.path for layer in chain), tuple(dict.fromkeys(f.resolve() for f in files)),
+                               merged.example_layers, shown_order(shown))

@@ -21,6 +21,7 @@ from sshwall.policy.base import Decision, Frozen
 from sshwall.policy.commandsets import CommandSet
 from sshwall.policy.compiled import PolicyPlan, build_plan
 from sshwall.policy.hosts import Grant, HostGroup
+from sshwall.policy.intercept import InterceptRules
 from sshwall.policy.tools import (
     Limit,
     ToolRule,
@@ -68,6 +69,13 @@ class Policy(Frozen):
     )
     grants: dict[str, Grant] = Field(default_factory=dict, description="per-identity narrowing (docs/identities.md)")
     approval: ApprovalRule = Field(default_factory=ApprovalRule, description="how prompt verdicts are approved (docs/approval.md)")
+    intercept: InterceptRules | None = Field(
+        default=None, description="a PolicyLayer Intercept policy's argument conditions, checked on top (docs/intercept.md)")
+    shadow: Literal["allowed", "never"] = Field(
+        default="allowed",
+        description="whether `sshwall serve --mode shadow` (forward denied calls, audit them would-deny) may run "
+                    "this policy: `never` makes it a usage error (docs/shadow-replay.md)",
+    )
 
     @field_validator("host_key_check", mode="before")
     @classmethod

@@ -11,13 +11,32 @@ from sshwall.policy.durations import Duration
 
 
 class Limit(Frozen):
-    """A rate cap: at most ``max`` calls per ``window`` per ``scope`` on one ``counter``."""
+    """A rate cap: at most ``max`` calls per ``window`` per ``scope`` on one ``counter``.
+
+    ``align: calendar`` makes it a counter of fixed windows aligned on UTC boundaries (a
+    ``minute`` window resets at each UTC minute, ``day`` at midnight UTC) instead of a sliding
+    window; such a counter may add ``amount`` per allowed call, or the number at the argument
+    path ``amount_from`` (``a.b``: a non-negative whole number, else the call is denied).
+    ``reason`` replaces the default denial text (PolicyLayer Intercept's ``on_deny``).
+    """
 
     counter: str
     window: Duration
     max: int = Field(ge=0)
     scope: Literal["grant", "session", "connection", "host", "tool", "global"] = "grant"
     count: Literal["allowed", "attempts"] = "allowed"
+    align: Literal["sliding", "calendar"] = "sliding"
+    amount: int = Field(default=1, ge=0)
+    amount_from: str | None = Field(default=None, min_length=1)
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _calendar_only(self) -> Limit:
+        if self.align != "calendar" and (self.amount != 1 or self.amount_from is not None):
+            raise ValueError("amount and amount_from need align: calendar")
+        if self.amount_from is not None and self.count != "allowed":
+            raise ValueError("amount_from counts allowed calls only (count: allowed)")
+        return self
 
     @field_validator("window", mode="before")
     @classmethod

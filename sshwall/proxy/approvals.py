@@ -22,6 +22,7 @@ the requests its calls wait on (``void_pending``), and its waiting calls are den
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import logging
@@ -112,6 +113,14 @@ class ApprovalGuard:
         # 2026-07-28: requests whose question went back to the client, which no call waits on,
         # each with the timer that expires it at its deadline (``_expire_later``).
         self._asked_back: dict[str, asyncio.Task[None]] = {}
+
+    def with_policy(self, policy: Policy, targets: TargetGuard, record: Record) -> ApprovalGuard:
+        """This guard under another policy (a reload, ``sshwall.proxy.generation``): the same
+        store, gateway id and requests in flight (shared, not copied); ``targets`` and
+        ``record`` are the new policy's."""
+        view = copy.copy(self)
+        view.policy, view.rule, view.targets, view.record = policy, policy.approval, targets, record
+        return view
 
     # -- the call -------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class Binding:
     upstream reported them (``sshwall.proxy.workdirs``), None while unknown.
     ``terminal_problem`` says why a checked password may not be typed into a terminal as a line
     (the upstream types it in by itself, see ``sshwall.engine.autopassword``), None when it may.
+    ``refused``: why the host rules of a policy reloaded since the connect refuse its target
+    (``TargetGuard.rematch``; its calls are denied), None when they do not.
     """
 
     connection_id: str
@@ -46,6 +48,7 @@ class Binding:
     # The connection's current folder and the user's home, from the upstream's replies.
     cwd: str | None = None
     home: str | None = None
+    refused: str | None = None
 
     @property
     def facts(self) -> ConnectionFacts:
@@ -86,6 +89,10 @@ class Bindings:
     def bind(self, binding: Binding) -> None:
         """Remember the target of a connection (a reconnect replaces the old binding)."""
         self._connections[binding.connection_id] = binding
+
+    def connections(self) -> list[Binding]:
+        """Every connection binding, as they stand now."""
+        return list(self._connections.values())
 
     def bind_session(self, session_id: str, connection_id: str) -> None:
         """Remember the connection a terminal session runs on."""

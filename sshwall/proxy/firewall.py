@@ -3,14 +3,14 @@
 Transport-free: the frontends (the stdio relay, the SDK frontend for HTTP and the 2026-07-28
 era) hand it decoded ``tools/call`` params and get the result dict to send back. The path of a
 call is a list of single-concern stages (``sshwall.proxy.stages``); this class builds them
-once and answers what the frontends ask besides (the tool list, notices, expired tasks).
+once per policy (a generation, ``sshwall.proxy.generation``, swapped whole by ``reload``) and
+answers what the frontends ask besides (the tool list, notices, expired tasks).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sshwall.engine import Decision, ToolCall, Verdict
@@ -19,8 +19,9 @@ from sshwall.engine.workdir import Workdir
 from sshwall.errors import SshwallError, UpstreamError
 from sshwall.policy import Policy
 from sshwall.proxy.caller import Caller
+from sshwall.proxy.generation import Generation
 from sshwall.proxy.identityguard import IdentityGuard
-from sshwall.proxy.stages import Call, Pipeline, decide, pure_stages
+from sshwall.proxy.stages import Call, Pipeline, PureStages, decide
 from sshwall.proxy.stages.forward import Send, denial_text
 from sshwall.proxy.targetguard import TargetGuard
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # loaded with the first stateful call (``preview`` needs none
     from sshwall.proxy.approvals import ApprovalGuard
     from sshwall.proxy.limitguard import LimitGuard
     from sshwall.proxy.stages.audit import Recorder
+    from sshwall.proxy.stages.observe import Observer
 
 log = logging.getLogger("sshwall.firewall")
 
@@ -49,8 +51,10 @@ class Firewall:
         upstream_home: str | None = None,
         approvals: ApprovalStore | None = None,
         state_url: str = "memory://",
+        mode: str = "enforce",
     ) -> None:
-        self.policy = policy
+        # ``shadow``: every call decided and audited, denied ones forwarded too (docs/shadow-replay.md).
+        self.mode = _checked_mode(mode, policy)
         # Where approval requests wait (``sshwall.proxy.approvals``); None: in this process only.
         self.approvals = approvals
         self.state_url = state_url
@@ -58,42 +62,84 @@ class Firewall:
         self.upstream_home = upstream_home
         self.forward = forward
         self.audit = audit
-        self.limits = limits
-        self.targets = targets or TargetGuard(policy)
-        # Whose ids are whose (docs/identities.md); ``identities.shared`` is set by a frontend
-        # that serves several identities.
-        self.identities = IdentityGuard(policy, self.targets)
-        # The pure stages now (``preview`` runs them); the others, and the audit, limit guard and
-        # rate-cap modules they import, with the first call that needs them: ``sshwall check``
-        # never loads those. ``pipeline`` holds the same pure stage objects.
-        self.pure = pure_stages(policy, self.targets, self.identities, upstream_home)
-        self._preview = Pipeline(self.pure)
+        # Where the stage ``observe`` counts and traces calls (docs/metrics.md); set before the first call.
+        self.observer: Observer | None = None
+        # The policy in force and what is built from it (``sshwall.proxy.generation``), swapped
+        # whole by ``reload``. Its pure stages now (``preview`` runs them); the others, and the
+        # audit, limit guard and rate-cap modules they import, with the first call that needs
+        # them: ``sshwall check`` never loads those. Whose ids are whose (docs/identities.md):
+        # ``identities.shared`` is set by a frontend that serves several identities.
+        targets = targets or TargetGuard(policy)
+        self.current = Generation(policy, targets, IdentityGuard(policy, targets), limits, audit,
+                                  self._approvals_for, self._pipeline_for, upstream_home,
+                                  mode="shadow" if self.mode == "shadow" else None)
 
-    @cached_property
+    @property
+    def policy(self) -> Policy:
+        """The policy in force (the current generation's)."""
+        return self.current.policy
+
+    @property
+    def targets(self) -> TargetGuard:
+        """Host rules and bindings under the policy in force (the bindings are every generation's)."""
+        return self.current.targets
+
+    @property
+    def identities(self) -> IdentityGuard:
+        """Whose ids are whose, under the policy in force."""
+        return self.current.identities
+
+    @property
+    def limits(self) -> LimitGuard | None:
+        """The limit guard under the policy in force (its state is every generation's)."""
+        return self.current.limits
+
+    @property
+    def pure(self) -> PureStages:
+        """The current generation's pure stages (what ``preview`` runs)."""
+        return self.current.pure
+
+    @property
     def recorder(self) -> Recorder:
-        """The firewall's way into its audit log."""
-        from sshwall.proxy.stages.audit import Recorder
+        """The firewall's way into its audit log (records name the policy in force)."""
+        return self.current.recorder
 
-        return Recorder(self.audit)
-
-    @cached_property
+    @property
     def approval_guard(self) -> ApprovalGuard:
         """Who is asked about ``prompt`` verdicts, and how (``sshwall.proxy.approvals``)."""
+        return self.current.approvals
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Every stage of a call under the policy in force, in order (``sshwall.proxy.stages``)."""
+        return self.current.pipeline
+
+    def reload(self, policy: Policy) -> Generation:
+        """Put ``policy`` in force (one assignment); returns the generation it replaced. Calls
+        already running finish under theirs; the state carries over (``sshwall.proxy.generation``)."""
+        old = self.current
+        if self.mode == "shadow" and policy.shadow == "never":
+            from sshwall.errors import PolicyError
+
+            raise PolicyError("the policy says `shadow: never`, and this gateway runs in shadow mode: not reloaded")
+        self.current = old.successor(policy)
+        return old
+
+    def _approvals_for(self, gen: Generation) -> ApprovalGuard:
         from sshwall.limits.approvals import MemoryApprovals
         from sshwall.proxy.approvals import ApprovalGuard
         from sshwall.proxy.webhook import announce
 
         store = self.approvals if self.approvals is not None else MemoryApprovals()
         hint = "" if self.state_url == "memory://" else _public_url(self.state_url)
-        return ApprovalGuard(self.policy, store, self.targets, self.recorder.record, announce, state_hint=hint)
+        return ApprovalGuard(gen.policy, store, gen.targets, gen.recorder.record, announce, state_hint=hint)
 
-    @cached_property
-    def pipeline(self) -> Pipeline:
-        """Every stage of a call, in order (``sshwall.proxy.stages``)."""
+    def _pipeline_for(self, gen: Generation) -> Pipeline:
         from sshwall.proxy.stages.build import build_stages
 
-        return Pipeline(build_stages(self.policy, self._send, self.recorder, self.targets, self.identities,
-                                     self.limits, self.upstream_home, pure=self.pure, approvals=self.approval_guard))
+        return Pipeline(build_stages(gen.policy, self._send, gen.recorder, gen.targets, gen.identities,
+                                     gen.limits, self.upstream_home, pure=gen.pure, approvals=gen.approvals,
+                                     shadow=self.mode == "shadow", observer=self.observer))
 
     def _send(self, method: str, params: Any, *, client_id: Any = None) -> Any:
         return self.forward(method, params, client_id=client_id)
@@ -112,11 +158,14 @@ class Firewall:
         (bindings), whose ids it names, the run-time bound of scheduled work. Side-effect free:
         no audit, no forward, no rate counters or task caps, no host-key checks, no state
         changes (what ``sshwall check`` decides by)."""
-        return self._preview.preview(Call.start(self.policy, params, caller)).verdict
+        gen = self.current
+        return gen.preview.preview(Call.start(gen.policy, params, caller)).verdict
 
     async def call_tool(self, params: Mapping[str, Any], caller: Caller, request_id: Any = None) -> Any:
-        """Decide, audit, and forward one ``tools/call``; returns the result to send back."""
-        return await self.pipeline.run(Call.start(self.policy, params, caller, request_id))
+        """Decide, audit, and forward one ``tools/call``; returns the result to send back. The
+        call takes the generation in force once, here, and keeps it to the end."""
+        gen = self.current
+        return await gen.pipeline.run(Call.start(gen.policy, params, caller, request_id))
 
     async def reap_expired(self) -> int:
         """Stop the background tasks this gateway started whose time to live has passed."""
@@ -153,7 +202,7 @@ class Firewall:
     async def void_pending(self) -> int:
         """The gateway stops: the approval requests its calls wait on become void (those calls
         are denied)."""
-        if "approval_guard" not in self.__dict__:
+        if not self.current.built("approvals"):
             return 0
         return await self.approval_guard.void_pending()
 
@@ -181,6 +230,17 @@ class Firewall:
         from sshwall.audit import notice_event
 
         self.recorder.notice(notice_event(kind, detail=detail))
+
+
+def _checked_mode(mode: str, policy: Policy) -> str:
+    """``mode`` if the firewall may run ``policy`` in it (``UsageError`` otherwise)."""
+    from sshwall.errors import UsageError
+
+    if mode not in ("enforce", "shadow"):
+        raise UsageError(f"mode {mode!r}: one of enforce, shadow")
+    if mode == "shadow" and policy.shadow == "never":
+        raise UsageError("--mode shadow: the policy says `shadow: never` (it may only be enforced)")
+    return mode
 
 
 def _public_url(url: str) -> str:

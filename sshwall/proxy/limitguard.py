@@ -7,12 +7,14 @@ limit guard also knows which background tasks it let through, keeps that registr
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sshwall.engine import Decision, ToolCall, Verdict
+from sshwall.engine.conditions import limit_amount
 from sshwall.engine.grants import is_operator
 from sshwall.errors import StateError
 from sshwall.limits import BackgroundTask, LimitRequest, State, TaskCaps
@@ -55,6 +57,14 @@ class LimitGuard:
         self.starting: dict[str, int] = {}
         self.unsettled: dict[str, int | None] = {}
         self.restop: dict[str, int] = {}
+
+    def with_policy(self, policy: Policy) -> LimitGuard:
+        """This guard under another policy (a reload, ``sshwall.proxy.generation``): the same
+        state backend (rate counters, task registry) and the same local task facts (shared,
+        not copied)."""
+        view = copy.copy(self)
+        view.policy = policy
+        return view
 
     def now_ms(self) -> int:
         """The current time in ms, from the injected clock."""
@@ -113,11 +123,18 @@ class LimitGuard:
             allowed = admission.verdict.decision == Decision.ALLOW
             wanted = [lim for lim in limits if allowed or lim.count == "attempts"]
             if wanted:
-                requests = [LimitRequest.for_limit(lim, self._scope_value(lim, call.name, arguments, who)) for lim in wanted]
+                requests = []
+                for lim in wanted:
+                    amount, problem = limit_amount(lim, arguments)
+                    if problem is not None:
+                        await self.undo(admission)
+                        return Admission(verdict.with_deny(f"limits.{lim.counter}", problem))
+                    requests.append(LimitRequest.for_limit(lim, self._scope_value(lim, call.name, arguments, who), amount))
                 result = await self.state.limiter.acquire(requests, self.now_ms())
                 if not result.allowed and allowed:
                     await self.undo(admission)
-                    return Admission(verdict.with_deny(f"limits.{(result.key or '').split('|')[0]}", result.reason))
+                    own = next((lim.reason for lim, r in zip(wanted, requests) if r.key == result.key and lim.reason), None)
+                    return Admission(verdict.with_deny(f"limits.{(result.key or '').split('|')[0]}", own or result.reason))
             return admission
         except StateError as err:
             await self.undo(admission)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -49,6 +49,9 @@ from sshwall.proxy.sdkelicit import asking
 from sshwall.proxy.sessionowners import own_sessions
 from sshwall.proxy.settings import GatewaySettings
 from sshwall.proxy.tokens import identity_of, load_tokens, require_token
+
+if TYPE_CHECKING:
+    from sshwall.proxy.metrics import Metrics
 
 __all__ = ["build_server", "client_handshake", "is_modern", "serve_http", "serve_sdk", "serve_stdio_modern"]
 
@@ -173,9 +176,11 @@ def build_server(core: FrontendCore, caller_of: Callable[[Any], Caller]) -> Serv
 
 async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: dict[str, str] | None = None,
                      limits: HttpLimits | None = None, default_identity: str = "local",
-                     approvals: ApprovalStore | None = None) -> None:
+                     approvals: ApprovalStore | None = None, metrics: Metrics | None = None) -> None:
     """Serve streamable HTTP at http://HOST:PORT/mcp until cancelled, within ``limits``; with
-    ``approvals``, also its queue at /approvals (``sshwall.proxy.approvalroutes``)."""
+    ``approvals``, also its queue at /approvals (``sshwall.proxy.approvalroutes``); with
+    ``metrics``, ``GET /metrics`` (``sshwall.proxy.metrics``: behind the token check like /mcp,
+    so with ``--tokens`` a scrape needs a valid bearer token)."""
     limits = limits or HttpLimits()
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
@@ -197,6 +202,11 @@ async def serve_http(server: Server[Any], listen: str, max_bytes: int, tokens: d
         app = own_sessions(app)
     if approvals is not None:  # without tokens nobody is identified: the routes answer 403
         app = mount_approvals(app, approvals, limits.body_timeout_s)
+    if metrics is not None:  # inside the token check: with --tokens, a scrape needs a token too
+        from sshwall.proxy.metrics import mount_metrics
+
+        metrics.track_sessions("http", lambda: len(live))
+        app = mount_metrics(app, metrics)
     if tokens:
         app = require_token(app, tokens)
     await run_http(app, host, int(port), limits)
@@ -256,8 +266,9 @@ async def serve_stdio_modern(core: FrontendCore, caller: Caller, first: Message,
         core.peer = None
 
 
-async def serve_sdk(settings: GatewaySettings, core: FrontendCore) -> int:
-    """``sshwall serve --listen``: the SDK frontend over streamable HTTP."""
+async def serve_sdk(settings: GatewaySettings, core: FrontendCore, metrics: Metrics | None = None) -> int:
+    """``sshwall serve --listen``: the SDK frontend over streamable HTTP (``metrics``: served
+    at /metrics)."""
     if settings.listen is None:
         raise UsageError("the HTTP frontend needs --listen HOST:PORT")
     tokens = load_tokens(settings.tokens) if settings.tokens else None
@@ -274,5 +285,5 @@ async def serve_sdk(settings: GatewaySettings, core: FrontendCore) -> int:
     if tokens:  # approvers are identified by their tokens: the queue is reachable at /approvals
         guard.queue_reachable = True
     await serve_http(server, settings.listen, settings.max_message_bytes, tokens, settings.http, settings.identity,
-                     approvals=guard.store)
+                     approvals=guard.store, metrics=metrics)
     return 0

@@ -35,6 +35,8 @@ class GatewaySettings:
     """fsync every audit record."""
     listen: str | None = None
     """``HOST:PORT``: serve streamable HTTP there instead of stdio."""
+    metrics_listen: str | None = None
+    """``HOST:PORT``: serve ``/metrics`` there, on a port of its own without a token (docs/metrics.md)."""
     upstream_url: str | None = None
     """A streamable-HTTP upstream instead of a command."""
     upstream: tuple[str, ...] = ()
@@ -57,6 +59,9 @@ class GatewaySettings:
     """Bounds of the HTTP frontend (``--http-*``)."""
     log_level: str = "warning"
     """``debug``, ``info``, ``warning`` or ``error``."""
+    mode: str = "enforce"
+    """``enforce``, or ``shadow``: decide and audit every call, forward the denied ones too
+    (docs/shadow-replay.md)."""
 
     def __post_init__(self) -> None:
         if self.upstream_url and self.upstream:
@@ -69,6 +74,12 @@ class GatewaySettings:
             raise UsageError(f"--max-message-bytes must be positive, got {self.max_message_bytes}")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise UsageError(f"--log-level {self.log_level!r}: one of debug, info, warning, error")
+        if self.metrics_listen is not None:
+            host, sep, port = self.metrics_listen.rpartition(":")
+            if not sep or not host.strip("[]") or not port.isdigit() or int(port) > 65535:
+                raise UsageError(f"--metrics-listen {self.metrics_listen!r}: write HOST:PORT")
+        if self.mode not in ("enforce", "shadow"):
+            raise UsageError(f"--mode {self.mode!r}: one of enforce, shadow")
 
     @property
     def upstream_argv(self) -> list[str]:

@@ -12,6 +12,7 @@ the upstream's saved connections.
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -77,6 +78,15 @@ class TargetGuard:
         # concurrent call on the same id is never decided as passwordless.
         self._probing: dict[str, PasswordState] = {}
 
+    def with_policy(self, policy: Policy) -> TargetGuard:
+        """This guard under another policy (a reload, ``sshwall.proxy.generation``): the same
+        bindings, fetched keys and probes in progress (shared, not copied); the TOFU store is
+        the new policy's."""
+        view = copy.copy(self)
+        view.policy = policy
+        view._tofu = tofu_store(policy)
+        return view
+
     def _arg(self, tool: str, kind: ArgKind) -> str | None:
         return plan_arg(self.policy, tool, kind)
 
@@ -110,7 +120,18 @@ class TargetGuard:
             return Location(problem=f"{what} was not opened through sshwall, so its host is unknown",
                             rule="hosts.unknown-connection", facts=unknown)
         group = self.policy.hosts.get(binding.group) if binding.group else None
+        refused = binding.refused
+        if refused is None and binding.group and group is None:  # bound under other host rules
+            refused = f"host group {binding.group} is not in the policy in force"
+        if refused is not None:
+            return Location(problem=f"{what} was opened under host rules since reloaded, which refuse it: {refused}",
+                            rule="hosts.reloaded", facts=binding.facts)
         return Location(binding, group.commands if group else None, group.limits if group else (), facts=binding.facts)
+
+    @property
+    def resolve(self) -> Resolve:
+        """How this guard resolves host names (``system_resolve`` unless injected)."""
+        return self._resolve
 
     async def check_connect(self, tool: str, args: Mapping[str, Any], verdict: Verdict, identity: str | None = None) -> Verdict:
         """For a connect: host, user and port rules (and ``identity``'s grant), then the host

@@ -6,6 +6,7 @@ outcome in its ``after`` step, top to bottom (``pipeline``):
 ==========  ==============================================  ====================================
 stage       before                                          after
 ==========  ==============================================  ====================================
+observe     (calls in flight)                               metrics and trace of the call
 locate      where the call lands (binding, host group)      -
 terminal    the line typed so far, keystrokes replayed      the line as this call leaves it
 decide      the policy's verdict (engine, grant, location)  -
@@ -15,15 +16,16 @@ runbound    what is forwarded (run bound, default interval) -
 approve     prompt: a human's yes or no to the exact call   -
 limits      rate caps and background-task caps              confirm, undo, or keep as maybe run
 audit       the decision record (or deny: unavailable)      the outcome record
+decided     when the verdict was final (latency)            -
 forward     the denial, or the call sent upstream           -
 bindings    -                                               bind what the reply opened
 probe       -                                               key-only connect: holds a password?
 ==========  ==============================================  ====================================
 
-The first four and ``runbound`` are pure (``PureStage``): ``Firewall.preview`` runs just those
+``locate``, ``terminal``, ``decide``, ``identities`` and ``runbound`` are pure (``PureStage``): ``Firewall.preview`` runs just those
 (``pure_stages``, built with the firewall; the others, and the audit, limit guard and state
 modules they import, load with the first call that needs them, so ``sshwall check`` never
-loads them). A new concern (shadow mode, metrics) is one new ``Stage`` in
+loads them). A new concern is one new ``Stage`` in
 ``build_stages`` (``sshwall.proxy.stages.build``).
 """
 
@@ -67,10 +69,11 @@ class PureStages(NamedTuple):
 
 
 def pure_stages(policy: Policy, targets: TargetGuard, identities: IdentityGuard,
-                upstream_home: str | None = None) -> PureStages:
-    """The pure stages of a firewall (see ``PureStages``)."""
-    return PureStages(Locate(targets), TerminalLine(), Decide(policy, upstream_home), IdentityCheck(identities),
-                      RunBound(policy))
+                upstream_home: str | None = None, terminal: TerminalLine | None = None) -> PureStages:
+    """The pure stages of a firewall (see ``PureStages``); ``terminal``: the terminal lines to
+    keep (a reload keeps them; default: new ones)."""
+    return PureStages(Locate(targets), terminal or TerminalLine(), Decide(policy, upstream_home),
+                      IdentityCheck(identities), RunBound(policy))
 
 
 _STATEFUL = {

@@ -16,11 +16,13 @@ class Approve(Stage):
 
     name = "approve"
 
-    def __init__(self, guard: ApprovalGuard | None) -> None:
+    def __init__(self, guard: ApprovalGuard | None, shadow: bool = False) -> None:
         self.guard = guard
+        # Shadow mode asks no one: the call stays `prompt`, is forwarded and recorded `would-prompt`.
+        self.shadow = shadow
 
     async def before(self, call: Call) -> Call:
-        if call.verdict.decision != Decision.PROMPT:
+        if call.verdict.decision != Decision.PROMPT or self.shadow:
             return call
         if self.guard is None:
             return call.deny("approval.unavailable", "approval required, but this gateway has no one to ask")

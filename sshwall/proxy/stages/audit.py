@@ -21,22 +21,36 @@ from sshwall.audit import AuditLog, AuditRecord, decision_event, outcome_event, 
 from sshwall.errors import SshwallError
 from sshwall.policy import Policy
 from sshwall.proxy.stages.context import Call, Outcome
+from sshwall.proxy.stages.forward import forwards
 from sshwall.proxy.stages.pipeline import Stage, unaudited
 
 log = logging.getLogger("sshwall.firewall")
 
 
 class Recorder:
-    """The firewall's way into the audit log (none: every write succeeds as seq 0)."""
+    """The firewall's way into the audit log (none: every write succeeds as seq 0).
 
-    def __init__(self, audit: AuditLog | None) -> None:
+    ``revision``: the policy revision every record written through this recorder names in its
+    ``policy`` field (an event that names one already keeps it); each policy generation has
+    its own recorder on the same log (``sshwall.proxy.generation``). ``mode``: ``shadow``
+    puts ``mode: shadow`` on every record (docs/shadow-replay.md); None writes no mode."""
+
+    def __init__(self, audit: AuditLog | None, revision: str | None = None, mode: str | None = None) -> None:
         self.audit = audit
+        self.revision = revision
+        self.mode = mode
         self._later: set[asyncio.Task[None]] = set()
 
     def submit(self, event: Mapping[str, object]) -> Future[AuditRecord] | None:
         """Queue ``event`` on the writer thread; None without a log. Raises ``AuditError``
         when the log is closed."""
-        return self.audit.submit(event) if self.audit is not None else None
+        if self.audit is None:
+            return None
+        if self.revision is not None and "policy" not in event:
+            event = {**event, "policy": self.revision}
+        if self.mode is not None:
+            event = {**event, "mode": self.mode}
+        return self.audit.submit(event)
 
     async def record(self, event: Mapping[str, object]) -> int | None:
         """Write ``event``; its seq, 0 without a log, None when writing failed."""
@@ -87,16 +101,18 @@ class Audit(Stage):
     name = "audit"
     audits = True
 
-    def __init__(self, policy: Policy, recorder: Recorder) -> None:
+    def __init__(self, policy: Policy, recorder: Recorder, shadow: bool = False) -> None:
         self.policy = policy
         self.recorder = recorder
+        # Shadow mode: a denied call that is forwarded all the same is recorded `would-deny`.
+        self.shadow = shadow
 
     def _secrets(self, tool: str) -> set[str]:
         plan = self.policy.plan.tool(tool)
         return secret_argument_names(plan.profile if plan is not None else None)
 
     async def before(self, call: Call) -> Call:
-        forwarded = call.allowed
+        forwarded = forwards(call, self.shadow)
         outgoing = call.forwarded.get("arguments")
         arguments = call.arguments
         event = decision_event(
@@ -113,6 +129,8 @@ class Audit(Stage):
             forwarded=outgoing if forwarded and outgoing != arguments else None,
             approval=call.approval,
         )
+        if forwarded and not call.allowed:  # shadow mode: forwarded though the verdict says no
+            event = {**event, "would": f"would-{call.verdict.decision.value}"}
         try:
             pending = self.recorder.submit(event)
         except SshwallError as err:

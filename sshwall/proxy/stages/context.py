@@ -71,6 +71,7 @@ class Call:
     admission: Admission | None = None
     ref: int | None = None  # seq of the decision record (0 without a log); None: not written
     approval: str | None = None  # the approval request the call waited on (``sshwall.proxy.approvals``)
+    decided: float | None = None  # perf_counter when the verdict was final (the stage ``decided``)
     answer: Answer | None = None
 
     @staticmethod

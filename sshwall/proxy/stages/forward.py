@@ -31,17 +31,39 @@ def denial_text(verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
+UNFORWARDABLE = frozenset({"input.malformed", "state.unavailable", "state.error", "audit.unavailable"})
+"""Rules whose denial even shadow mode keeps: a call sshwall cannot forward (malformed) or
+whose state it cannot keep (rate counters, task registry unavailable)."""
+
+
+def shadow_sends(call: Call) -> bool:
+    """In shadow mode, whether ``call`` goes upstream whatever its verdict: yes, unless it is
+    malformed (no tool name, arguments not an object) or a rule of ``UNFORWARDABLE`` denied it."""
+    if not isinstance(call.name, str) or not call.name:
+        return False
+    if call.arguments is not None and not isinstance(call.arguments, Mapping):
+        return False
+    return not any(h.rule in UNFORWARDABLE for h in call.verdict.hits if h.decision == Decision.DENY)
+
+
+def forwards(call: Call, shadow: bool = False) -> bool:
+    """Whether the forward stage sends ``call`` upstream (the audit stage records the same)."""
+    return call.allowed or (shadow and shadow_sends(call))
+
+
 class Forward(Stage):
-    """Answers the denial, or sends the call and answers the upstream's result."""
+    """Answers the denial, or sends the call and answers the upstream's result; with
+    ``shadow``, a denied call is sent too (``shadow_sends``; docs/shadow-replay.md)."""
 
     name = "forward"
     sends = True
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, shadow: bool = False) -> None:
         self.send = send
+        self.shadow = shadow
 
     async def before(self, call: Call) -> Call:
-        if not call.allowed:
+        if not forwards(call, self.shadow):
             data = call.verdict.to_json() | ({"approval": call.approval} if call.approval else {})
             return replace(call, answer=Answer(tool_error(denial_text(call.verdict), {"sshwall": data}), "denied"))
         result = await self.send("tools/call", call.forwarded, client_id=call.request_id)
