@@ -39,7 +39,7 @@ POLL_S = 0.2
 class ApprovalRequest:
     """One request for approval of one exact call (see the module doc).
 
-    ``key`` is the binding (``sshwall.proxy.approvals.approval_key``): identity, tool, canonical
+    ``key`` is the binding (``sshwall.proxy.approvalcall.approval_key``): identity, tool, canonical
     arguments, host, user, host key and policy revision; ``arguments`` are the call's arguments
     with secrets redacted, for the approver to read. Times are Unix seconds.
     """

@@ -3,7 +3,7 @@
 ``ApprovalGuard.settle`` (run by stage ``approve``, after every check that can deny and before
 the limits) turns a call whose verdict is ``prompt`` into an allowed or a denied one:
 
-1. The call's **key** (``approval_key``): the caller's identity, the tool, its arguments as
+1. The call's **key** (``sshwall.proxy.approvalcall.approval_key``): the caller's identity, the tool, its arguments as
    canonical JSON, the host, user, port and host-key fingerprint its connection is bound to, and
    the policy's revision. A yes is for that key only; any change of any part is another call.
 2. A yes the policy lets be reused (``approval.reuse``) for the same key lets it go on at once.
@@ -23,71 +23,39 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import json
 import logging
-import os
-import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from sshwall.audit import notice_event, redact, secret_argument_names
+from sshwall.audit import notice_event
 from sshwall.engine import Decision, Hit, Verdict
 from sshwall.errors import ApprovalError, ClientCannotAsk, InputRequired, SshwallError
 from sshwall.limits.approvals import ApprovalRequest, ApprovalStore
 from sshwall.policy import Policy
+from sshwall.proxy.approvalcall import (
+    APPROVE_FIELD,
+    SCHEMA,
+    alive,
+    approval_key,
+    call_target,
+    gateway_id,
+    new_request,
+    question_text,
+)
 from sshwall.proxy.caller import Question
-from sshwall.proxy.connects import connect_target
 from sshwall.proxy.stages.context import Answer, Call
 from sshwall.proxy.targetguard import TargetGuard
 
 log = logging.getLogger("sshwall.approvals")
-
-APPROVE_FIELD = "approve"
-"""The one field of the form the client's user fills in: true approves."""
-
-SCHEMA: Mapping[str, Any] = {
-    "type": "object",
-    "properties": {
-        APPROVE_FIELD: {"type": "boolean", "title": "Approve this exact call?", "default": False},
-    },
-    "required": [APPROVE_FIELD],
-}
 
 Announce = Callable[[str, ApprovalRequest, str], Awaitable[str | None]]
 """Tells the webhook at a URL of a pending request (``sshwall.proxy.webhook.announce``)."""
 
 Record = Callable[[Mapping[str, object]], Awaitable[int | None]]
 """Writes one audit event; its seq, or None when the log cannot be written."""
-
-
-def approval_key(identity: str, tool: str, arguments: Any, host: str | None, user: str | None, port: int | None,
-                 host_key: str | None, revision: str) -> str:
-    """The key an approval is bound to: ``sha256:`` over the canonical JSON of every part."""
-    canonical = json.dumps(
-        {"identity": identity, "tool": tool, "arguments": arguments, "host": host, "user": user, "port": port,
-         "host_key": host_key, "revision": revision},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=repr,
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def gateway_id() -> str:
-    """This gateway process: ``host:pid`` (a request names the gateway whose call waits on it)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the call runs, as far as the approval is concerned."""
-
-    host: str | None = None
-    user: str | None = None
-    port: int | None = None
-    host_key: str | None = None
 
 
 class ApprovalGuard:
@@ -128,7 +96,7 @@ class ApprovalGuard:
         """The call with its ``prompt`` verdict turned into allow or deny (others unchanged)."""
         if call.verdict.decision != Decision.PROMPT:
             return call
-        where = self._target(call)
+        where = call_target(call, self.policy, self.targets)
         key = approval_key(call.caller.identity, call.tool, call.arguments, where.host, where.user, where.port,
                            where.host_key, self.policy.revision)
         try:
@@ -138,7 +106,7 @@ class ApprovalGuard:
                 reused = await self._reuse(call, key)
                 if reused is not None:
                     return reused
-            request = self._request(call, key, where)
+            request = new_request(call, key, where, self.policy, self.gateway, self.clock())
             await self.store.create(request)
         except SshwallError as err:  # the state backend failed: nobody can approve, deny
             return self._deny(call, "approval.unavailable", f"approval requests cannot be stored: {err}", None)
@@ -156,33 +124,6 @@ class ApprovalGuard:
             raise
         finally:
             self._waiting.discard(request.id)
-
-    def _target(self, call: Call) -> Target:
-        binding = call.where.binding
-        if binding is not None:
-            return Target(binding.host, binding.user, binding.port, self.targets.host_key_seen(binding.host, binding.port))
-        plan = call.plan
-        if plan is not None and plan.effect == "connect":
-            target = connect_target(self.policy, call.tool, call.args)
-            if target is not None:
-                return Target(target.host, target.user, target.port, self.targets.host_key_seen(target.host, target.port))
-        return Target()
-
-    def _request(self, call: Call, key: str, where: Target) -> ApprovalRequest:
-        now = self.clock()
-        plan = call.plan
-        shown = redact(call.arguments, secret_argument_names(plan.profile if plan is not None else None))
-        command_arg = plan.first("command") if plan is not None else None
-        command = shown.get(command_arg) if command_arg else None
-        prompts = [h for h in call.verdict.hits if h.decision == Decision.PROMPT]
-        return ApprovalRequest(
-            id=secrets.token_hex(5), key=key, identity=call.caller.identity, tool=call.tool, arguments=shown,
-            revision=self.policy.revision, created=now, expires=now + self.rule.timeout,
-            host=where.host, user=where.user, port=where.port, host_key=where.host_key,
-            command=command if isinstance(command, str) else None, programs=_programs(call),
-            reasons=tuple(dict.fromkeys(h.reason for h in prompts)), rules=tuple(dict.fromkeys(h.rule for h in prompts)),
-            approvers=self.rule.approvers, reuse_s=self.rule.reuse, gateway=self.gateway,
-        )
 
     async def _ask(self, call: Call, request: ApprovalRequest, key: str) -> Call:
         """Try the channels in order; the call as the answer leaves it."""
@@ -221,7 +162,7 @@ class ApprovalGuard:
     async def _elicit(self, call: Call, request: ApprovalRequest, key: str) -> Call:
         ask = call.caller.ask
         assert ask is not None
-        question = Question(request.id, self.message(request), SCHEMA)
+        question = Question(request.id, question_text(request, self.rule.reuse), SCHEMA)
         left = request.expires - self.clock()
         try:
             reply = await asyncio.wait_for(ask(question), max(left, 0.001))
@@ -388,7 +329,7 @@ class ApprovalGuard:
         count = 0
         for request in await self.store.list(("pending",)):
             host_pid = request.gateway
-            if not host_pid.startswith(here) or host_pid == self.gateway or _alive(host_pid[len(here):]):
+            if not host_pid.startswith(here) or host_pid == self.gateway or alive(host_pid[len(here):]):
                 continue
             ended = await self.store.end(request.id, "void", f"its gateway ({host_pid}) is gone")
             if ended is not None:
@@ -396,23 +337,7 @@ class ApprovalGuard:
                 await self._event("approval-void", ended, note=ended.note)
         return count
 
-    # -- what is shown and recorded ----------------------------------------------------------
-
-    def message(self, request: ApprovalRequest) -> str:
-        """The question the client's user (or the approver) reads."""
-        lines = [f"sshwall: {request.identity} asks to run {request.tool}"
-                 + (f" on {request.user}@{request.host}" + (f":{request.port}" if request.port not in (None, 22) else "")
-                    if request.host else "")]
-        if request.command:
-            lines.append(f"command: {request.command}")
-        if request.programs:
-            lines.append("programs: " + ", ".join(request.programs))
-        lines.append("needs approval because: " + "; ".join(request.reasons or ("the policy says so",)))
-        if request.host_key:
-            lines.append(f"host key: {request.host_key}")
-        lines.append(f"approval {request.id}, valid until {time.strftime('%H:%M:%SZ', time.gmtime(request.expires))};"
-                     " a yes is for this exact call only" + (f", reusable for {self.rule.reuse:g} s" if self.rule.reuse else ""))
-        return "\n".join(lines)
+    # -- what is recorded ---------------------------------------------------------------------
 
     async def _event(self, kind: str, request: ApprovalRequest, detail: str | None = None, **fields: object) -> int | None:
         return await self.record(notice_event(kind, detail=detail, approval=request.id, identity=request.identity, **fields))
@@ -438,27 +363,4 @@ class ApprovalGuard:
         return replace(call.deny(rule, reason), approval=request_id)
 
 
-def _alive(pid: str) -> bool:
-    """Whether process ``pid`` of this machine runs (a malformed pid counts as running)."""
-    if not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _programs(call: Call) -> tuple[str, ...]:
-    """The programs (and subcommands) the analysis found, from the command set's hits."""
-    commands = call.where.command_set or (call.plan.rule.commands if call.plan is not None and call.plan.rule else None)
-    if not commands:
-        return ()
-    prefix = commands + "."
-    found = [h.rule[len(prefix):].replace(".", " ") for h in call.verdict.hits if h.rule.startswith(prefix)]
-    return tuple(dict.fromkeys(found))
-
-
-__all__ = ["APPROVE_FIELD", "SCHEMA", "ApprovalGuard", "approval_key", "gateway_id"]
+__all__ = ["ApprovalGuard"]

@@ -25,7 +25,7 @@ from sshwall.limits import open_state
 from sshwall.limits.approvals import ApprovalRequest, MemoryApprovals
 from sshwall.policy import load_policy
 from sshwall.policy.model import Policy
-from sshwall.proxy.approvals import approval_key
+from sshwall.proxy.approvalcall import approval_key
 from sshwall.proxy.bindings import Binding
 from sshwall.proxy.caller import Caller, Question
 from sshwall.proxy.firewall import Firewall
