@@ -6,24 +6,19 @@ gets its own namespace. Without redis-server the Redis cases skip, except under 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.redis_server import RedisServer, RedisUnavailable, start_redis
+from tests.support.redis_pytest import start_or_skip
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server on 127.0.0.1 for the session's CLI tests."""
-    try:
-        server = start_redis(tmp_path_factory.mktemp("redis"))
-    except RedisUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {exc}", pytrace=False)
-        pytest.skip(str(exc))
+    server = start_or_skip(tmp_path_factory.mktemp("redis"))
     try:
         yield server
     finally:

@@ -11,7 +11,6 @@ skip, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -25,13 +24,8 @@ if str(REPO_ROOT) not in sys.path:
 
 from sshwall.limits import open_state  # noqa: E402
 from tests.governance.gateway import Gateways  # noqa: E402
-from tests.support.redis_server import RedisServer, RedisUnavailable, start_redis  # noqa: E402
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+from tests.support.redis_pytest import start_or_skip  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 
 @pytest.fixture
@@ -61,18 +55,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-def _start_redis(workdir: Path) -> RedisServer:
-    try:
-        return start_redis(workdir)
-    except RedisUnavailable as exc:
-        _missing(str(exc))
-        raise  # unreachable: _missing always raises
-
-
 @pytest.fixture(scope="module")
 def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server shared by a module's tests (each isolates by namespace)."""
-    server = _start_redis(tmp_path_factory.mktemp("redis"))
+    server = start_or_skip(tmp_path_factory.mktemp("redis"))
     try:
         yield server
     finally:
@@ -88,7 +74,7 @@ def redis_url(shared_redis: RedisServer) -> str:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone, free to be killed and started again."""
-    server = _start_redis(tmp_path / "redis")
+    server = start_or_skip(tmp_path / "redis")
     try:
         yield server
     finally:

@@ -9,7 +9,6 @@ Async tests run on asyncio through anyio's pytest plugin (``pytestmark = pytest.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,23 +21,12 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from sshwall.limits import State, open_state  # noqa: E402
-from tests.support.redis_server import RedisServer, RedisUnavailable, start_redis  # noqa: E402
+from tests.support.redis_pytest import start_or_skip  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 BACKENDS = ("memory", "sqlite", "redis")
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _start(workdir: Path) -> RedisServer:
-    try:
-        return start_redis(workdir)
-    except RedisUnavailable as exc:
-        _missing(str(exc))
-        raise  # unreachable: _missing always raises
 
 
 @pytest.fixture
@@ -50,7 +38,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """The session's shared redis-server on 127.0.0.1 (tests isolate by namespace)."""
-    server = _start(tmp_path_factory.mktemp("redis"))
+    server = start_or_skip(tmp_path_factory.mktemp("redis"))
     try:
         yield server
     finally:
@@ -60,7 +48,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def fresh_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone, free to be killed, paused and restarted."""
-    server = _start(tmp_path / "redis")
+    server = start_or_skip(tmp_path / "redis")
     try:
         yield server
     finally:

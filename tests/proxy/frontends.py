@@ -126,8 +126,9 @@ class RawStdio:
 
 
 @asynccontextmanager
-async def open_stdio(core: FrontendCore, era: Era, **client: Any) -> AsyncIterator[ClientSession]:
-    """An SDK client on ``serve_stdio``'s bytes, opened in ``era``."""
+async def stdio_streams(core: FrontendCore) -> AsyncIterator[tuple[Any, Any]]:
+    """Client streams (read, write) on ``serve_stdio``'s bytes (the relay, or the SDK frontend
+    on stdio)."""
     raw = RawStdio()
     c2s_send, c2s_recv = anyio.create_memory_object_stream[SessionMessage](16)
     s2c_send, s2c_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
@@ -147,10 +148,16 @@ async def open_stdio(core: FrontendCore, era: Era, **client: Any) -> AsyncIterat
         raw.start(tg, core)
         tg.start_soon(client_to_gateway)
         tg.start_soon(gateway_to_client)
-        async with ClientSession(s2c_recv, c2s_send, **client) as session:
-            await (session.initialize() if era == "legacy" else session.discover())
-            yield session
+        yield s2c_recv, c2s_send
         tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def open_stdio(core: FrontendCore, era: Era, **client: Any) -> AsyncIterator[ClientSession]:
+    """An SDK client on ``serve_stdio``'s bytes, opened in ``era``."""
+    async with stdio_streams(core) as (read, write), ClientSession(read, write, **client) as session:
+        await (session.initialize() if era == "legacy" else session.discover())
+        yield session
 
 
 async def sdk_server(core: FrontendCore) -> Server[Any]:

@@ -16,7 +16,6 @@ tests/policy/test_oncall_approve.py.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -42,7 +41,8 @@ from tests.proxy.gateway import (
     start_gateway,
     upstream_command,
 )
-from tests.support.redis_server import RedisServer, RedisUnavailable, start_redis
+from tests.support.redis_pytest import start_or_skip
+from tests.support.redis_server import RedisServer
 from tests.support.sshd import REPO_ROOT, SshdServer
 
 pytestmark = pytest.mark.skipif(upstream_command() is not None,
@@ -64,12 +64,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def redis(work: Path) -> Iterator[RedisServer]:
-    try:
-        server = start_redis(work / "redis")
-    except RedisUnavailable as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {exc}", pytrace=False)
-        pytest.skip(str(exc))
+    server = start_or_skip(work / "redis")
     try:
         yield server
     finally:

@@ -31,7 +31,6 @@ import pytest
 from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.context import ClientRequestContext
 from mcp.shared.memory import create_client_server_memory_streams
-from mcp.shared.message import SessionMessage
 
 from sshwall.audit import AuditLog, verify
 from sshwall.engine import load_checked
@@ -39,7 +38,7 @@ from sshwall.proxy.elicitation import INPUT_KEY
 from sshwall.proxy.firewall import Firewall
 from sshwall.proxy.frontend import FrontendCore
 from sshwall.proxy.stdio_upstream import StdioUpstream
-from tests.proxy.frontends import FAKE_UPSTREAM, RawStdio, received, sdk_server
+from tests.proxy.frontends import FAKE_UPSTREAM, RawStdio, received, sdk_server, stdio_streams
 from tests.proxy.gateway import Reply, audit_records, gateway_env, http_server, serve_argv
 from tests.support.sshd import REPO_ROOT, SshdServer
 
@@ -122,32 +121,6 @@ async def core_with(tmp_path: Path, timeout: float = 10) -> AsyncIterator[Fronte
     finally:
         await upstream.close()
         audit.close()
-
-
-@asynccontextmanager
-async def stdio_streams(core: FrontendCore) -> AsyncIterator[tuple[Any, Any]]:
-    """Client streams on ``serve_stdio``'s bytes (the relay, or the SDK frontend on stdio)."""
-    raw = RawStdio()
-    c2s_send, c2s_recv = anyio.create_memory_object_stream[SessionMessage](16)
-    s2c_send, s2c_recv = anyio.create_memory_object_stream[SessionMessage | Exception](16)
-
-    async def client_to_gateway() -> None:
-        async with c2s_recv:
-            async for item in c2s_recv:
-                await raw.send(item.message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
-        await raw.close()
-
-    async def gateway_to_client() -> None:
-        async with s2c_send:
-            async for line in raw.out:
-                await s2c_send.send(SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False)))
-
-    async with anyio.create_task_group() as tg:
-        raw.start(tg, core)
-        tg.start_soon(client_to_gateway)
-        tg.start_soon(gateway_to_client)
-        yield s2c_recv, c2s_send
-        tg.cancel_scope.cancel()
 
 
 @asynccontextmanager

@@ -11,7 +11,6 @@ process on the limit guard's clock (``tests.support.clock``), on memory, SQLite 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from sshwall.proxy.limitguard import LimitGuard
 from tests.proxy.gateway import GatewayClient, decisions, serve_argv, start_gateway
 from tests.support.background_upstream import BackgroundUpstream
 from tests.support.clock import FakeClock
-from tests.support.redis_server import RedisUnavailable, start_redis
+from tests.support.redis_pytest import start_or_skip
 from tests.support.sshd import REPO_ROOT, SshdServer
 
 EXAMPLE = REPO_ROOT / "rules" / "examples" / "intercept-ops.yaml"
@@ -98,12 +97,7 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path / 'state.db'}"
     elif request.param == "redis":
-        try:
-            server = start_redis(tmp_path / "redis")
-        except RedisUnavailable as exc:
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(f"CI=true and {exc}", pytrace=False)
-            pytest.skip(str(exc))
+        server = start_or_skip(tmp_path / "redis")
         try:
             yield server.url(namespace="intercept")
         finally:
