@@ -63,10 +63,11 @@ commands:
 
 
 @asynccontextmanager
-async def running_core(tmp_path: Path) -> AsyncIterator[FrontendCore]:
-    """A frontend core: the fake upstream process behind a firewall with an audit log."""
+async def running_core(tmp_path: Path, policy: str = POLICY) -> AsyncIterator[FrontendCore]:
+    """A frontend core: the fake upstream process behind a firewall with an audit log, under
+    ``policy`` (YAML text)."""
     rules = tmp_path / "frontends.yaml"
-    rules.write_text(POLICY)
+    rules.write_text(policy)
     core: FrontendCore | None = None
 
     async def from_upstream(msg: Message) -> None:

@@ -19,7 +19,6 @@ audit chain verifies with the approval events in it.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -37,8 +36,7 @@ from sshwall.engine import load_checked
 from sshwall.proxy.elicitation import INPUT_KEY
 from sshwall.proxy.firewall import Firewall
 from sshwall.proxy.frontend import FrontendCore
-from sshwall.proxy.stdio_upstream import StdioUpstream
-from tests.proxy.frontends import FAKE_UPSTREAM, RawStdio, received, sdk_server, stdio_streams
+from tests.proxy.frontends import RawStdio, received, running_core, sdk_server, stdio_streams
 from tests.proxy.gateway import Reply, audit_records, gateway_env, http_server, serve_argv
 from tests.support.sshd import REPO_ROOT, SshdServer
 
@@ -101,26 +99,9 @@ def approve() -> User:
 # -- the frontends in process -------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def core_with(tmp_path: Path, timeout: float = 10) -> AsyncIterator[FrontendCore]:
+def core_with(tmp_path: Path, timeout: float = 10) -> AbstractAsyncContextManager[FrontendCore]:
     """The frontend core over the fake upstream, under POLICY (approval by elicitation only)."""
-    rules = tmp_path / "elicitation.yaml"
-    rules.write_text(POLICY % {"timeout": timeout})
-    core: FrontendCore | None = None
-
-    async def from_upstream(msg: dict[str, Any]) -> None:
-        assert core is not None
-        await core.from_upstream(msg)
-
-    upstream = StdioUpstream([sys.executable, str(FAKE_UPSTREAM), "--record", str(tmp_path / "fake.jsonl")],
-                             on_message=from_upstream, timeout=10)
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    core = FrontendCore(Firewall(load_checked(rules), upstream.request, audit), upstream)
-    try:
-        yield core
-    finally:
-        await upstream.close()
-        audit.close()
+    return running_core(tmp_path, POLICY % {"timeout": timeout})
 
 
 @asynccontextmanager
